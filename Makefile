@@ -1,0 +1,40 @@
+# contrail-k8s-cni: see README.md. Every target installs what it needs.
+SHELL := /bin/bash
+MUSL := x86_64-unknown-linux-musl
+PREFIX ?= /opt/cni
+DESTDIR ?=
+
+.PHONY: build static test lint demo bench bench-netlink install deps clean
+
+build:
+	cargo build --release
+
+static:
+	scripts/static.sh
+
+deps:
+	scripts/deps.sh
+
+test: deps
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo test --release -- --test-threads=4
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+demo: deps
+	scripts/demo.sh
+
+bench: deps
+	scripts/bench.sh
+
+bench-netlink:
+	scripts/bench-netlink.sh
+
+install: build
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" scripts/install.sh
+
+clean:
+	cargo clean

@@ -1,0 +1,5 @@
+//! vRouter agent simulator. Owned by the agent owner.
+
+fn main() {
+    todo!("agent owner")
+}

@@ -1,0 +1,12 @@
+//! contrail-k8s-cni: a Kubernetes CNI plugin for the Tungsten Fabric /
+//! OpenSDN vRouter. Data flows one way: env + stdin -> plan -> kernel +
+//! agent -> result.
+
+pub mod agent;
+pub mod cni;
+pub mod config;
+pub mod logging;
+pub mod netlink;
+pub mod netns;
+pub mod plugin;
+pub mod store;

@@ -1,0 +1,5 @@
+//! The binary kubelet executes. CONTRACT: thin; owned by the CNI-layer owner.
+
+fn main() {
+    todo!("cni owner")
+}
