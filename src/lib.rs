@@ -10,3 +10,4 @@ pub mod netlink;
 pub mod netns;
 pub mod plugin;
 pub mod store;
+pub mod vif;

@@ -1,7 +1,9 @@
 //! Supported spec versions, the VERSION reply, version ordering.
 
 /// Every spec version this plugin speaks, oldest first.
-pub const SUPPORTED: [&str; 7] = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+pub const SUPPORTED: [&str; 7] = [
+    "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
+];
 
 pub fn is_supported(v: &str) -> bool {
     SUPPORTED.contains(&v)
