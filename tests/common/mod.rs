@@ -131,3 +131,266 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+// ---------------------------------------------------------------------------
+// The agent simulator and the plugin binary.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PLUGIN: &str = env!("CARGO_BIN_EXE_contrail-k8s-cni");
+pub const SIM: &str = env!("CARGO_BIN_EXE_vrouter-agent-sim");
+
+/// A running simulator in the calling thread's namespace, killed on drop.
+pub struct Sim {
+    child: Child,
+    pub port: u16,
+    pub record: PathBuf,
+    _dir: TempDir,
+}
+
+impl Sim {
+    /// Starts the simulator on 127.0.0.1 (an ephemeral port) with `args`.
+    pub fn start(args: &[&str]) -> Sim {
+        let dir = TempDir::new("sim");
+        let record = dir.path().join("requests.jsonl");
+        let mut child = Command::new(SIM)
+            .args(["--listen", "127.0.0.1:0", "--record"])
+            .arg(&record)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn simulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("sim stdout"))
+            .read_line(&mut line)
+            .expect("read sim banner");
+        let addr = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let port = addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("simulator banner {line:?}"));
+        Sim {
+            child,
+            port,
+            record,
+            _dir: dir,
+        }
+    }
+
+    /// Every request the simulator received: (method, path, body).
+    pub fn requests(&self) -> Vec<(String, String, String)> {
+        let text = std::fs::read_to_string(&self.record).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| {
+                let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                (s("method"), s("path"), s("body"))
+            })
+            .collect()
+    }
+
+    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|(m, p, _)| m == method && p.starts_with(path_prefix))
+            .count()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A node: a temporary directory with the node file (`10-contrail.conf`)
+/// pointing state and logs into it, and the agent at `port`.
+pub struct Node {
+    pub dir: TempDir,
+    pub port: u16,
+}
+
+impl Node {
+    pub fn new(port: u16) -> Node {
+        Node::with(port, serde_json::json!({}))
+    }
+
+    /// `extra` keys are merged into the node file's `contrail` object.
+    pub fn with(port: u16, extra: serde_json::Value) -> Node {
+        let dir = TempDir::new("node");
+        let mut contrail = serde_json::json!({
+            "config-dir": dir.path().join("ports/vm"),
+            "log-file": dir.path().join("log/cni.log"),
+            "log-level": "debug",
+            "vrouter-ip": "127.0.0.1",
+            "vrouter-port": port,
+            "poll-timeout": 1,
+            "poll-retries": 3,
+        });
+        if let (Some(c), Some(e)) = (contrail.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                c.insert(k.clone(), v.clone());
+            }
+        }
+        let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "contrail-k8s-cni",
+            "type": "contrail-k8s-cni", "contrail": contrail});
+        std::fs::create_dir_all(dir.path().join("net.d")).expect("net.d");
+        std::fs::write(dir.path().join("net.d/10-contrail.conf"), conf.to_string()).expect("node file");
+        Node { dir, port }
+    }
+
+    pub fn ports_dir(&self) -> PathBuf {
+        self.dir.path().join("ports/vm")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log/cni.log")).unwrap_or_default()
+    }
+
+    /// Every port file under config-dir (path, JSON).
+    pub fn port_files(&self) -> Vec<(PathBuf, serde_json::Value)> {
+        let mut out = Vec::new();
+        let Ok(vms) = std::fs::read_dir(self.ports_dir()) else {
+            return out;
+        };
+        for vm in vms.flatten() {
+            for f in std::fs::read_dir(vm.path()).into_iter().flatten().flatten() {
+                let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+                out.push((f.path(), serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)));
+            }
+        }
+        out
+    }
+
+    /// VM directories left under config-dir.
+    pub fn vm_dirs(&self) -> Vec<String> {
+        std::fs::read_dir(self.ports_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// A plugin invocation for pod `pod` in namespace `default`.
+    pub fn call(&self, command: &str, container_id: &str, netns: &str, pod: &str) -> Call {
+        Call {
+            env: vec![
+                ("CONTRAIL_CNI_CONF_DIRS".into(), self.dir.path().join("net.d").display().to_string()),
+                ("CNI_COMMAND".into(), command.into()),
+                ("CNI_CONTAINERID".into(), container_id.into()),
+                ("CNI_NETNS".into(), netns.into()),
+                ("CNI_IFNAME".into(), "eth0".into()),
+                ("CNI_PATH".into(), "/opt/cni/bin".into()),
+                (
+                    "CNI_ARGS".into(),
+                    format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod}"),
+                ),
+            ],
+            stdin: serde_json::json!({"cniVersion": "1.0.0", "name": "contrail-k8s-cni", "type": "contrail-k8s-cni"}),
+        }
+    }
+}
+
+/// One plugin run being prepared: environment and stdin config.
+pub struct Call {
+    pub env: Vec<(String, String)>,
+    pub stdin: serde_json::Value,
+}
+
+/// What a plugin run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.status.success()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
+    }
+    /// The CNI error code, asserting the error shape.
+    pub fn code(&self) -> u64 {
+        assert!(!self.status.success(), "expected failure, got {self:?}");
+        assert!(self.status.code().is_some(), "killed by a signal: {self:?}");
+        assert_ne!(self.status.code(), Some(101), "panic exit: {self:?}");
+        let v = self.json();
+        assert!(v["msg"].is_string(), "error without msg: {v}");
+        v["code"].as_u64().unwrap_or_else(|| panic!("error without code: {v}"))
+    }
+    pub fn msg(&self) -> String {
+        self.json()["msg"].as_str().unwrap_or_default().to_string()
+    }
+    pub fn assert_ok(&self) -> &Self {
+        assert!(self.status.success(), "plugin failed: {self:?}");
+        assert!(!self.stderr.contains("panicked"), "{self:?}");
+        self
+    }
+}
+
+impl Call {
+    pub fn env(mut self, k: &str, v: &str) -> Call {
+        self.env.retain(|(key, _)| key != k);
+        self.env.push((k.into(), v.into()));
+        self
+    }
+    pub fn unset(mut self, k: &str) -> Call {
+        self.env.retain(|(key, _)| key != k);
+        self
+    }
+    /// Sets a top-level stdin key (`cniVersion`, `prevResult`, ...).
+    pub fn conf(mut self, k: &str, v: serde_json::Value) -> Call {
+        self.stdin[k] = v;
+        self
+    }
+    /// Sets a key of the stdin `contrail` object.
+    pub fn contrail(mut self, k: &str, v: serde_json::Value) -> Call {
+        if !self.stdin["contrail"].is_object() {
+            self.stdin["contrail"] = serde_json::json!({});
+        }
+        self.stdin["contrail"][k] = v;
+        self
+    }
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(PLUGIN);
+        cmd.env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+    pub fn run(&self) -> Outcome {
+        let start = Instant::now();
+        let mut child = self.command().spawn().expect("spawn plugin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(self.stdin.to_string().as_bytes())
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait plugin");
+        Outcome {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: start.elapsed(),
+        }
+    }
+}
