@@ -24,7 +24,6 @@ fn driver() -> &'static Path {
             .arg(&out)
             .arg("cnidriver")
             .env("GO111MODULE", "off")
-            .env("GOFLAGS", "-mod=mod")
             .env("GOPATH", format!("{}:/usr/share/gocode", src.display()))
             .env("GOCACHE", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gocache"))
             .status()

@@ -394,3 +394,86 @@ impl Call {
         }
     }
 }
+
+impl Call {
+    /// Runs the plugin as the child of a process whose name (`comm`) is
+    /// `parent`, the way Multus runs its delegates: a shell started through
+    /// a symlink called `parent`.
+    pub fn run_under(&self, parent: &str) -> Outcome {
+        let dir = TempDir::new("parent");
+        let shell = dir.path().join(parent);
+        std::os::unix::fs::symlink("/bin/sh", &shell).expect("symlink");
+        let stdin_file = dir.path().join("stdin.json");
+        std::fs::write(&stdin_file, self.stdin.to_string()).expect("stdin file");
+        let start = Instant::now();
+        let out = Command::new(&shell)
+            .arg("-c")
+            // Not the last command, so the shell forks instead of exec'ing.
+            .arg("\"$1\" < \"$2\"; exit $?")
+            .arg(parent)
+            .arg(PLUGIN)
+            .arg(&stdin_file)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run plugin under a parent");
+        Outcome {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: start.elapsed(),
+        }
+    }
+}
+
+/// A minimal HTTP server that answers 200 `{}` to everything and records
+/// (method, path, body): the Mesos manager in tests.
+pub struct Recorder {
+    pub port: u16,
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+}
+
+impl Recorder {
+    pub fn start() -> Recorder {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let mut conn = conn;
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body) = loop {
+                    let n = conn.read(&mut chunk).unwrap_or(0);
+                    if n == 0 {
+                        break (String::new(), String::new());
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let head = text[..end].to_string();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break (head, String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned());
+                        }
+                    }
+                };
+                let mut parts = head.split_whitespace();
+                let method = parts.next().unwrap_or_default().to_string();
+                let path = parts.next().unwrap_or_default().to_string();
+                log.lock().unwrap().push((method, path, body));
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+            }
+        });
+        Recorder { port, seen }
+    }
+}
