@@ -208,7 +208,12 @@ impl Socket {
         todo!()
     }
     /// Moves the link into `netns_fd`, renaming it there when `new_name` is set.
-    pub fn set_link_netns(&mut self, index: u32, netns_fd: RawFd, new_name: Option<&str>) -> Result<()> {
+    pub fn set_link_netns(
+        &mut self,
+        index: u32,
+        netns_fd: RawFd,
+        new_name: Option<&str>,
+    ) -> Result<()> {
         todo!()
     }
     pub fn add_address(&mut self, addr: &Address) -> Result<()> {
