@@ -4,7 +4,7 @@
 # Preferred: the x86_64-unknown-linux-musl target (installed with rustup when
 # missing). Fallback, when that target cannot be installed (offline, no
 # rustup): glibc with +crt-static. Prints the size in bytes and `file` output,
-# and fails when the result is not static or exceeds LIMIT bytes.
+# and fails when the result is not static, or (musl only) exceeds LIMIT bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,7 @@ have_musl() {
 if have_musl || { command -v rustup >/dev/null && rustup target add "$MUSL" && have_musl; }; then
     cargo build --release --locked --target "$MUSL" --bin "$BIN"
     built="target/$MUSL/release/$BIN"
+    fallback=0
 else
     echo "static.sh: $MUSL unavailable; falling back to glibc +crt-static" >&2
     host=$(rustc -vV | sed -n 's/^host: //p')
@@ -27,6 +28,7 @@ else
     RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
         cargo build --release --locked --target "$host" --bin "$BIN" --target-dir target/crt-static
     built="target/crt-static/$host/release/$BIN"
+    fallback=1
 fi
 
 mkdir -p "$OUT"
@@ -43,6 +45,7 @@ if ! grep -Eq 'static(-pie)? linked|statically linked' <<<"$desc"; then
 fi
 if ((size > LIMIT)); then
     echo "static.sh: $size bytes is over the $LIMIT-byte budget" >&2
-    status=1
+    # Static glibc is always larger (about 1.3 MB); the budget is for musl.
+    ((fallback)) || status=1
 fi
 exit $status
