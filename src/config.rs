@@ -21,6 +21,7 @@ use crate::cni::error::{code, Error, Result};
 use crate::cni::version::IMPLICIT;
 use log::LevelFilter;
 use serde_json::{Map, Value};
+use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -152,7 +153,7 @@ pub fn load_verbose(stdin: &[u8]) -> Result<(NetConf, Vec<String>)> {
 
 /// [`load_verbose`] with explicit node-file directories.
 pub fn load_from(stdin: &[u8], dirs: &[PathBuf]) -> Result<(NetConf, Vec<String>)> {
-    let top = decode_stdin(stdin)?;
+    let top = decode_object(stdin, code::DECODE).map_err(|e| e.context("stdin"))?;
     let cni_version = match top.get("cniVersion") {
         None | Some(Value::Null) => IMPLICIT.to_string(),
         Some(Value::String(v)) if v.is_empty() => IMPLICIT.to_string(),
@@ -205,7 +206,7 @@ pub fn load_from(stdin: &[u8], dirs: &[PathBuf]) -> Result<(NetConf, Vec<String>
             contrail,
             prev_result,
             valid_attachments,
-            // decode_stdin checked UTF-8.
+            // decode_object checked UTF-8.
             raw: String::from_utf8_lossy(stdin).into_owned(),
             node_file,
         },
@@ -242,10 +243,11 @@ pub fn fallback_contrail(dirs: &[PathBuf]) -> Contrail {
     c
 }
 
-/// Stdin as a JSON object, code 6 otherwise. serde_json's recursion limit
-/// (128) turns deep nesting into an error, not a stack overflow.
-fn decode_stdin(stdin: &[u8]) -> Result<Map<String, Value>> {
-    let bad = |why: String| Error::new(code::DECODE, format!("cannot decode stdin: {why}"));
+/// `bytes` as a JSON object, else error `code` (6 for stdin, 7 for the
+/// node file). serde_json's recursion limit (128) turns deep nesting into an
+/// error, not a stack overflow.
+fn decode_object(stdin: &[u8], code: u32) -> Result<Object> {
+    let bad = |why: String| Error::new(code, format!("cannot decode: {why}"));
     if stdin.len() > MAX_INPUT {
         return Err(bad(format!("larger than {MAX_INPUT} bytes")));
     }
@@ -271,14 +273,11 @@ fn read_node(dirs: &[PathBuf]) -> Result<(Option<PathBuf>, Option<Object>)> {
         return Ok((None, None));
     };
     let ctx = |e: Error| e.context(format!("node file {}", path.display()));
-    let bytes =
-        std::fs::read(&path).map_err(|e| ctx(Error::new(code::INVALID_CONFIG, e.to_string())))?;
-    let obj = decode_stdin(&bytes).map_err(|e| {
-        ctx(Error::new(
-            code::INVALID_CONFIG,
-            e.msg.replace("cannot decode stdin", "cannot decode"),
-        ))
-    })?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(&path)
+        .and_then(|f| f.take(MAX_INPUT as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| ctx(Error::new(code::INVALID_CONFIG, e.to_string())))?;
+    let obj = decode_object(&bytes, code::INVALID_CONFIG).map_err(ctx)?;
     Ok((Some(path), Some(obj)))
 }
 

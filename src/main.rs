@@ -36,6 +36,9 @@ static ERROR_VERSION: Mutex<String> = Mutex::new(String::new());
 /// Set once something was printed on stdout: the panic hook must not add a
 /// second document.
 static STDOUT_USED: AtomicBool = AtomicBool::new(false);
+/// Set once the logger is installed (with the request's config or the
+/// fallback).
+static LOGGING_UP: AtomicBool = AtomicBool::new(false);
 
 const HELP: &str = "\
 Usage: contrail-k8s-cni [--version | --help]
@@ -69,23 +72,11 @@ fn main() {
         emit(&version::version_reply(&input));
         std::process::exit(0);
     }
-    let mut logging_up = false;
-    let outcome = command.and_then(|c| run(c, &mut logging_up));
-    match outcome {
+    match command.and_then(run) {
         Ok(Some(out)) => emit(&out),
         Ok(None) => {}
         Err(e) => {
-            if !logging_up {
-                // Log where the admin looks even though the request's own
-                // config is unusable.
-                let cid = std::env::var("CNI_CONTAINERID").unwrap_or_default();
-                let cmd = std::env::var("CNI_COMMAND").unwrap_or_default();
-                logging::init(
-                    &config::fallback_contrail(&config::conf_dirs()),
-                    &tag_safe(&cmd, 16),
-                    &tag_safe(&cid, 64),
-                );
-            }
+            ensure_logging();
             log::error!("{e}");
             emit(&e.to_json(&error_version()));
             log::logger().flush();
@@ -121,9 +112,8 @@ fn about() -> String {
     )
 }
 
-/// Steps 3 to 7 of the module comment. `logging_up` tells `main` whether a
-/// failure can be logged with the request's own configuration.
-fn run(command: Command, logging_up: &mut bool) -> Result<Option<String>> {
+/// Steps 3 to 7 of the module comment.
+fn run(command: Command) -> Result<Option<String>> {
     let env = Env::from_env(command)?;
     let stdin = read_stdin()?;
     if let Some(v) = peek_version(&stdin).filter(|v| version::is_supported(v)) {
@@ -131,7 +121,7 @@ fn run(command: Command, logging_up: &mut bool) -> Result<Option<String>> {
     }
     let (conf, warnings) = config::load_verbose(&stdin)?;
     logging::init(&conf.contrail, command.as_str(), &env.container_id);
-    *logging_up = true;
+    LOGGING_UP.store(true, Ordering::SeqCst);
     for w in &warnings {
         log::warn!("{w}");
     }
@@ -187,6 +177,22 @@ fn peek_version(stdin: &[u8]) -> Option<String> {
     v.get("cniVersion")?.as_str().map(String::from)
 }
 
+/// Installs the fallback logger when the request's config never got that
+/// far: the failure is still logged where the node file (or the default)
+/// says.
+fn ensure_logging() {
+    if LOGGING_UP.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let cid = std::env::var("CNI_CONTAINERID").unwrap_or_default();
+    let cmd = std::env::var("CNI_COMMAND").unwrap_or_default();
+    logging::init(
+        &config::fallback_contrail(&config::conf_dirs()),
+        &tag_safe(&cmd, 16),
+        &tag_safe(&cid, 64),
+    );
+}
+
 /// Raw env text for the log tag: only id characters, bounded.
 fn tag_safe(s: &str, max: usize) -> String {
     s.chars()
@@ -231,6 +237,7 @@ fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = format!("internal error: {info}");
         eprintln!("contrail-k8s-cni panicked: {info}");
+        ensure_logging();
         log::error!("panicked: {info}");
         log::logger().flush();
         if !STDOUT_USED.swap(true, Ordering::SeqCst) {
