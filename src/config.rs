@@ -15,6 +15,31 @@
 //! an object, nested too deep, `cniVersion` not a string) is 6; a value that
 //! decodes but is wrong (type, range, missing `name`) is 7 naming the key.
 //! Unknown keys are ignored everywhere. JSON `null` means "not set".
+//!
+//! | key | default | accepted |
+//! | --- | --- | --- |
+//! | `cluster-name` | `k8s` | `^[A-Za-z0-9][A-Za-z0-9_.-]*$` |
+//! | `mode` | `k8s` | `k8s`, `mesos` |
+//! | `meta-plugin` | `multus` | string; legacy bool: true = `multus`, false = "" |
+//! | `delegate` | unset | bool |
+//! | `vif-type` | `veth` | `veth`, `macvlan` |
+//! | `parent-interface` | `eth0` | an interface name |
+//! | `mtu` | 1500 | 68..=65535 |
+//! | `network-name` | "" | string |
+//! | `mesos-ip`, `mesos-port` | unset | IP / 1..=65535 ("" = unset) |
+//! | `log-file` | `/var/log/contrail/cni/opencontrail.log` | absolute path |
+//! | `log-level` | info | off/error/warn/info/debug/trace or 0..=5 (that order) |
+//! | `log-max-size` | 10 MiB | bytes, 0 = never rotate |
+//! | `log-max-files` | 10 | 0..=1000 |
+//! | `vrouter-ip` | `127.0.0.1` | an IP address |
+//! | `vrouter-port` | 9091 | 1..=65535 |
+//! | `config-dir` | `/var/lib/contrail/ports/vm` | absolute path |
+//! | `poll-timeout` | 3 (s) | 1..=3600 |
+//! | `poll-retries` | 20 | 1..=100000 |
+//! | `v6-prefix-len` | unset | 1..=128 |
+//!
+//! Integers may be JSON numbers or strings of digits (the reference writes
+//! ports and the log level as strings).
 
 use crate::cni::args::{is_container_id, printable, validate_ifname};
 use crate::cni::error::{code, Error, Result};

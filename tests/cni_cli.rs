@@ -109,3 +109,55 @@ fn bare_run_prints_about() {
         "{err}"
     );
 }
+
+/// Many plugin processes logging and rotating one file at once: every line
+/// stays whole (one write(2) per line, O_APPEND) and rotation keeps at most
+/// `log-max-files` old files.
+#[test]
+fn concurrent_processes_share_and_rotate_the_log() {
+    let dir = std::env::temp_dir().join(format!("ccni-cli-rot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("cni.log");
+    std::fs::write(
+        dir.join("10-contrail.conf"),
+        format!(
+            r#"{{"contrail":{{"log-file":"{}","log-max-size":600,"log-max-files":2}}}}"#,
+            log.display()
+        ),
+    )
+    .unwrap();
+    let runs: Vec<_> = (0..24)
+        .map(|i| {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let out = Command::new(BIN)
+                    .env_clear()
+                    .env("CONTRAIL_CNI_CONF_DIRS", &dir)
+                    .env("CNI_COMMAND", "DEL")
+                    .env("CNI_CONTAINERID", format!("c{i}"))
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap();
+                assert_eq!(out.status.code(), Some(1), "{out:?}");
+            })
+        })
+        .collect();
+    for r in runs {
+        r.join().unwrap();
+    }
+    let mut lines = 0;
+    for name in ["cni.log", "cni.log.1", "cni.log.2"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        for line in text.lines() {
+            lines += 1;
+            assert!(
+                line.starts_with("20") && line.contains(" [ERROR] ") && line.contains(" DEL c"),
+                "torn line in {name}: {line:?}"
+            );
+        }
+    }
+    assert!(lines > 0);
+    assert!(!dir.join("cni.log.3").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
