@@ -424,8 +424,11 @@ fn level(key: &str, v: &Value) -> Result<LevelFilter> {
         LevelFilter::Debug,
         LevelFilter::Trace,
     ];
-    if let Ok(n) = uint(key, v, 0, 5) {
-        return Ok(BY_NUMBER[n as usize]);
+    let by_number = uint(key, v, 0, 5)
+        .ok()
+        .and_then(|n| BY_NUMBER.get(n as usize));
+    if let Some(l) = by_number {
+        return Ok(*l);
     }
     match v.as_str().map(str::to_ascii_lowercase).as_deref() {
         Some("warning") => Ok(LevelFilter::Warn),
