@@ -1,12 +1,197 @@
 //! Logging to a size-rotated file (simplelog), stderr when it cannot be opened.
 //!
-//! CONTRACT (skeleton by the lead; the CNI-layer owner implements it).
+//! Every plugin run is a short process, and many run at once. So:
+//! * rotation happens once, at startup, under an `flock` on `<log>.lock`,
+//!   and only when the file has reached `log-max-size`: `.N-1` -> `.N` ...
+//!   `log` -> `log.1`; the rename onto `.N` drops the oldest;
+//! * the file is opened `O_APPEND` behind a `LineWriter`, so each line is one
+//!   `write(2)` and lines of concurrent processes never interleave;
+//! * the directory is created 0700 and the files 0600 (they can hold pod
+//!   names and, at debug, the config).
+//!
+//! Line format: `<RFC 3339 UTC time> [LEVEL] <pid> <COMMAND> <container id> <message>`.
 
 use crate::config::Contrail;
+use log::{LevelFilter, Log, Metadata, Record};
+use simplelog::{ConfigBuilder, LevelPadding, WriteLogger};
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{LineWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 /// Installs the global logger. Each line carries time, level, pid, command
-/// and container id. Never fails: falls back to stderr.
+/// and container id. Never fails: falls back to stderr. A second call in the
+/// same process does nothing.
 pub fn init(conf: &Contrail, command: &str, container_id: &str) {
-    let _ = (conf, command, container_id);
-    todo!("cni owner")
+    let level = conf.log_level;
+    let sink: Box<dyn Write + Send> =
+        match open(&conf.log_file, conf.log_max_size, conf.log_max_files) {
+            Ok(file) => Box::new(LineWriter::new(file)),
+            Err(e) => {
+                eprintln!(
+                    "contrail-k8s-cni: cannot open log file {}: {e}; logging to stderr",
+                    conf.log_file.display()
+                );
+                Box::new(std::io::stderr())
+            }
+        };
+    let config = ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .set_location_level(LevelFilter::Off)
+        .set_level_padding(LevelPadding::Off)
+        // ureq logs requests and bodies at debug; the agent client logs
+        // what matters itself.
+        .add_filter_ignore_str("ureq")
+        .build();
+    let logger = Tagged {
+        inner: WriteLogger::new(level, config, sink),
+        tag: format!(
+            "{} {command} {}",
+            std::process::id(),
+            if container_id.is_empty() {
+                "-"
+            } else {
+                container_id
+            }
+        ),
+    };
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+/// Adds the per-process tag (pid, command, container id) to every message.
+struct Tagged {
+    inner: Box<WriteLogger<Box<dyn Write + Send>>>,
+    tag: String,
+}
+
+impl Log for Tagged {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        self.inner.log(
+            &Record::builder()
+                .args(format_args!("{} {}", self.tag, record.args()))
+                .metadata(record.metadata().clone())
+                .module_path(record.module_path())
+                .file(record.file())
+                .line(record.line())
+                .build(),
+        );
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
+/// Creates the directory, rotates when due, opens the log for appending.
+fn open(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    if max_size > 0 && size(path) >= max_size {
+        // A failed rotation must not cost the log line: keep appending.
+        let _ = rotate(path, max_size, max_files);
+    }
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        // The node file names the log; a symlink planted there later must
+        // not redirect root's appends.
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+fn size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// `<log>.<n>`.
+fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+/// Shifts the rotated files under the lock. The size is checked again once
+/// the lock is held: another process may have rotated meanwhile.
+fn rotate(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<()> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(PathBuf::from(lock_path))?;
+    // Released when the returned guard drops, at the end of this function.
+    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| std::io::Error::from(errno))?;
+    if size(path) < max_size {
+        return Ok(());
+    }
+    if max_files == 0 {
+        return std::fs::remove_file(path);
+    }
+    for n in (1..max_files).rev() {
+        match std::fs::rename(numbered(path, n), numbered(path, n + 1)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    std::fs::rename(path, numbered(path, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("ccni-log-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        p
+    }
+
+    #[test]
+    fn rotation_shifts_and_drops_the_oldest() {
+        let dir = tmp("rot");
+        let log = dir.join("sub/cni.log");
+        for round in 0..5 {
+            let mut f = open(&log, 10, 3).unwrap();
+            writeln!(f, "round {round} ....").unwrap();
+        }
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
+        assert_eq!(read(log.clone()), "round 4 ....\n");
+        assert_eq!(read(numbered(&log, 1)), "round 3 ....\n");
+        assert_eq!(read(numbered(&log, 3)), "round 1 ....\n");
+        assert!(!numbered(&log, 4).exists());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&log), 0o600);
+        assert_eq!(mode(log.parent().unwrap()), 0o700);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_rotation_below_the_limit_or_when_disabled() {
+        let dir = tmp("norot");
+        let log = dir.join("cni.log");
+        for _ in 0..3 {
+            writeln!(open(&log, 0, 3).unwrap(), "line").unwrap();
+        }
+        writeln!(open(&log, 1 << 20, 3).unwrap(), "line").unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 4);
+        assert!(!numbered(&log, 1).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

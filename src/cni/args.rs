@@ -1,9 +1,12 @@
 //! `CNI_*` environment variables and `CNI_ARGS`.
 //!
-//! CONTRACT (skeleton by the lead; the CNI-layer owner implements it).
+//! Everything here is validated before any of it can reach a path, a sysctl
+//! or the agent: ids and names are checked against strict patterns, and every
+//! failure is code 4 naming the variable (or the `CNI_ARGS` key).
 
-use super::error::Result;
+use super::error::{code, Error, Result};
 
+/// The CNI command, from `CNI_COMMAND`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     Add,
@@ -15,11 +18,26 @@ pub enum Command {
 }
 
 impl Command {
-    /// Parses `CNI_COMMAND`; unknown or empty is code 4.
+    /// Parses `CNI_COMMAND` (exact, upper case, as skel); unknown or empty is
+    /// code 4 with skel's text `unknown CNI_COMMAND: X` (libcni recognises it).
     pub fn parse(s: &str) -> Result<Command> {
-        let _ = s;
-        todo!("cni owner")
+        Ok(match s {
+            "ADD" => Command::Add,
+            "DEL" => Command::Del,
+            "CHECK" => Command::Check,
+            "VERSION" => Command::Version,
+            "STATUS" => Command::Status,
+            "GC" => Command::Gc,
+            _ => {
+                return Err(Error::new(
+                    code::INVALID_ENV,
+                    format!("unknown CNI_COMMAND: {}", printable(s, 32)),
+                ))
+            }
+        })
     }
+
+    /// The name as it appears in `CNI_COMMAND`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Command::Add => "ADD",
@@ -30,7 +48,20 @@ impl Command {
             Command::Gc => "GC",
         }
     }
+
+    /// True for the commands that act on one attachment and therefore need
+    /// `CNI_CONTAINERID`, `CNI_IFNAME` and (except DEL) `CNI_NETNS`.
+    fn is_attachment(&self) -> bool {
+        matches!(self, Command::Add | Command::Del | Command::Check)
+    }
 }
+
+/// Longest accepted container id. Real ids are 64 hex characters; the id ends
+/// up in file names, whose limit is 255 bytes.
+pub const MAX_CONTAINER_ID: usize = 255;
+
+/// Longest accepted `CNI_NETNS` (PATH_MAX without the NUL).
+const MAX_NETNS: usize = 4095;
 
 /// The Kubernetes keys of `CNI_ARGS`, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,14 +75,69 @@ pub struct CniArgs {
 
 impl CniArgs {
     /// Strict `K=V;K=V` parse; every value that can reach a path is validated.
+    ///
+    /// Segments are split on `;`, then on the first `=`; empty segments are
+    /// skipped. Unknown keys are always ignored (`IgnoreUnknown` is accepted
+    /// and has no effect). A segment without `=`, a known key given twice or
+    /// a known key with an invalid value is code 4 naming the key. A known
+    /// key with an empty value counts as absent.
     pub fn parse(s: &str) -> Result<CniArgs> {
-        let _ = s;
-        todo!()
+        let mut out = CniArgs::default();
+        for seg in s.split(';').filter(|seg| !seg.is_empty()) {
+            let Some((key, value)) = seg.split_once('=') else {
+                return Err(Error::new(
+                    code::INVALID_ENV,
+                    format!("CNI_ARGS: {} is not KEY=VALUE", printable(seg, 64)),
+                ));
+            };
+            let (slot, valid): (&mut Option<String>, fn(&str) -> bool) = match key {
+                "K8S_POD_NAMESPACE" => (&mut out.pod_namespace, is_dns1123_label),
+                "K8S_POD_NAME" => (&mut out.pod_name, is_dns1123_subdomain),
+                "K8S_POD_INFRA_CONTAINER_ID" => (&mut out.infra_container_id, is_container_id),
+                "K8S_POD_UID" => (&mut out.pod_uid, is_uuid),
+                _ => continue,
+            };
+            if value.is_empty() {
+                continue;
+            }
+            if slot.is_some() {
+                return Err(Error::new(
+                    code::INVALID_ENV,
+                    format!("CNI_ARGS: {key} is given twice"),
+                ));
+            }
+            if !valid(value) {
+                return Err(Error::new(
+                    code::INVALID_ENV,
+                    format!("CNI_ARGS: invalid {key} {}", printable(value, 64)),
+                ));
+            }
+            *slot = Some(if key == "K8S_POD_UID" {
+                value.to_ascii_lowercase()
+            } else {
+                value.to_string()
+            });
+        }
+        Ok(out)
     }
-    /// `<cluster>__<namespace>__<pod>`; code 4 when namespace or pod is missing.
+
+    /// `<cluster>__<namespace>__<pod>`; code 4 when namespace or pod is
+    /// missing (the reference silently used `k8s____`, shared by every pod).
     pub fn vm_name(&self, cluster: &str) -> Result<String> {
-        let _ = cluster;
-        todo!()
+        match (&self.pod_namespace, &self.pod_name) {
+            (Some(ns), Some(pod)) => Ok(format!("{cluster}__{ns}__{pod}")),
+            (ns, pod) => {
+                let missing: Vec<&str> = [("K8S_POD_NAMESPACE", ns), ("K8S_POD_NAME", pod)]
+                    .into_iter()
+                    .filter(|(_, v)| v.is_none())
+                    .map(|(k, _)| k)
+                    .collect();
+                Err(Error::new(
+                    code::INVALID_ENV,
+                    format!("CNI_ARGS: missing {}", missing.join(" and ")),
+                ))
+            }
+        }
     }
 }
 
@@ -73,15 +159,319 @@ impl Env {
     pub fn from_env(command: Command) -> Result<Env> {
         Env::from_lookup(command, |k| std::env::var(k).ok())
     }
+
+    /// [`Env::from_env`] over any lookup (tests). "Set but empty" is unset,
+    /// as libcni sets every variable and leaves unused ones empty.
+    ///
+    /// ADD and CHECK need `CNI_CONTAINERID`, `CNI_NETNS` and `CNI_IFNAME`;
+    /// DEL needs the id and the ifname. VERSION, STATUS and GC read nothing
+    /// but `CNI_PATH`, which is never required (GC's spec text requires it,
+    /// but the plugin does not delegate, so its absence harms nothing).
+    /// All missing variables are named in one error.
     pub fn from_lookup(command: Command, get: impl Fn(&str) -> Option<String>) -> Result<Env> {
-        let _ = (command, get);
-        todo!()
+        let get = |k: &str| get(k).filter(|v| !v.is_empty());
+        let path = get("CNI_PATH")
+            .map(|p| {
+                p.split(':')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut env = Env {
+            command,
+            container_id: String::new(),
+            netns: None,
+            ifname: String::new(),
+            args: CniArgs::default(),
+            path,
+        };
+        if !command.is_attachment() {
+            return Ok(env);
+        }
+
+        let container_id = get("CNI_CONTAINERID");
+        let netns = get("CNI_NETNS");
+        let ifname = get("CNI_IFNAME");
+        let mut missing = Vec::new();
+        if container_id.is_none() {
+            missing.push("CNI_CONTAINERID");
+        }
+        if netns.is_none() && command != Command::Del {
+            missing.push("CNI_NETNS");
+        }
+        if ifname.is_none() {
+            missing.push("CNI_IFNAME");
+        }
+        if !missing.is_empty() {
+            return Err(Error::new(
+                code::INVALID_ENV,
+                format!(
+                    "missing required environment variable(s): {}",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        let (container_id, ifname) = (container_id.unwrap_or_default(), ifname.unwrap_or_default());
+
+        if !is_container_id(&container_id) {
+            return Err(Error::new(
+                code::INVALID_ENV,
+                format!("invalid CNI_CONTAINERID {}", printable(&container_id, 64)),
+            )
+            .with_details(format!(
+                "must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$ and be at most {MAX_CONTAINER_ID} bytes"
+            )));
+        }
+        validate_ifname(&ifname).map_err(|e| e.context("CNI_IFNAME"))?;
+        if let Some(ns) = &netns {
+            validate_netns(ns)?;
+        }
+        env.args = CniArgs::parse(&get("CNI_ARGS").unwrap_or_default())?;
+        env.container_id = container_id;
+        env.netns = netns;
+        env.ifname = ifname;
+        Ok(env)
     }
 }
 
-/// Interface name rules: 1..=15 bytes, not `.`/`..`, no `/`, `:`, `%` or
-/// whitespace. Code 4.
+/// Interface name rules: 1..=15 bytes, not `.`/`..`, no `/`, `:`, `%`,
+/// whitespace or control characters (Linux `dev_valid_name`, plus `%`, which
+/// the kernel treats as a template). Code 4.
 pub fn validate_ifname(name: &str) -> Result<()> {
-    let _ = name;
-    todo!()
+    let why = if name.is_empty() {
+        "is empty"
+    } else if name.len() > 15 {
+        "is longer than 15 bytes"
+    } else if name == "." || name == ".." {
+        "is . or .."
+    } else if name
+        .chars()
+        .any(|c| matches!(c, '/' | ':' | '%') || c.is_whitespace() || c.is_control())
+    {
+        "contains /, :, %, whitespace or a control character"
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(
+        code::INVALID_ENV,
+        format!("interface name {} {why}", printable(name, 32)),
+    ))
+}
+
+/// `CNI_NETNS` must be an absolute path without NUL. It is opened (and
+/// checked to be a network namespace) by the plugin, not here.
+fn validate_netns(ns: &str) -> Result<()> {
+    if ns.starts_with('/') && ns.len() <= MAX_NETNS && !ns.contains('\0') {
+        Ok(())
+    } else {
+        Err(Error::new(
+            code::INVALID_ENV,
+            format!("invalid CNI_NETNS {}", printable(ns, 64)),
+        )
+        .with_details("must be an absolute path"))
+    }
+}
+
+/// `^[A-Za-z0-9][A-Za-z0-9_.-]*$`, the CNI rule for container ids and
+/// network names, capped at [`MAX_CONTAINER_ID`] bytes.
+pub fn is_container_id(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    s.len() <= MAX_CONTAINER_ID
+        && bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// RFC 1123 label as Kubernetes uses it for namespaces: 1..=63 of
+/// `[a-z0-9-]`, starting and ending alphanumeric.
+fn is_dns1123_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    (1..=63).contains(&b.len())
+        && b.first().is_some_and(alnum)
+        && b.last().is_some_and(alnum)
+        && b.iter().all(|c| alnum(c) || *c == b'-')
+}
+
+/// RFC 1123 subdomain (pod names): at most 253 bytes of dot-separated
+/// labels; rejects `..`, leading and trailing dots, `/` and upper case.
+fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+/// `8-4-4-4-12` hexadecimal digits, either case.
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// A bounded, quoted and escaped copy of untrusted input for messages and
+/// logs: no control character reaches a log line verbatim.
+pub fn printable(s: &str, max: usize) -> String {
+    let cut: String = s.chars().take(max).collect();
+    let more = if cut.len() < s.len() { "..." } else { "" };
+    format!("{cut:?}{more}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(cmd: Command, vars: &[(&str, &str)]) -> Result<Env> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env::from_lookup(cmd, |k| m.get(k).cloned())
+    }
+
+    const ADD_OK: [(&str, &str); 4] = [
+        ("CNI_CONTAINERID", "abc123"),
+        ("CNI_NETNS", "/run/netns/x"),
+        ("CNI_IFNAME", "eth0"),
+        (
+            "CNI_ARGS",
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=p-1.x;K8S_POD_INFRA_CONTAINER_ID=abc123",
+        ),
+    ];
+
+    #[test]
+    fn commands() {
+        for c in [
+            Command::Add,
+            Command::Del,
+            Command::Check,
+            Command::Version,
+            Command::Status,
+            Command::Gc,
+        ] {
+            assert_eq!(Command::parse(c.as_str()).unwrap(), c);
+        }
+        for bad in ["", "add", "FOO", "ADD "] {
+            assert_eq!(Command::parse(bad).unwrap_err().code, code::INVALID_ENV);
+        }
+        assert_eq!(
+            Command::parse("VERSIONX").unwrap_err().msg,
+            "unknown CNI_COMMAND: \"VERSIONX\""
+        );
+    }
+
+    #[test]
+    fn add_env_ok() {
+        let e = env(Command::Add, &ADD_OK).unwrap();
+        assert_eq!(e.container_id, "abc123");
+        assert_eq!(e.netns.as_deref(), Some("/run/netns/x"));
+        assert_eq!(e.args.pod_namespace.as_deref(), Some("default"));
+        assert_eq!(e.args.pod_name.as_deref(), Some("p-1.x"));
+        assert!(e.path.is_empty());
+    }
+
+    #[test]
+    fn missing_vars_are_named_together() {
+        let e = env(Command::Add, &[("CNI_CONTAINERID", "")]).unwrap_err();
+        assert_eq!(e.code, 4);
+        assert!(
+            e.msg.contains("CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME"),
+            "{}",
+            e.msg
+        );
+        let e = env(Command::Del, &[("CNI_CONTAINERID", "a")]).unwrap_err();
+        assert!(e.msg.ends_with("CNI_IFNAME"), "{}", e.msg);
+        let d = env(
+            Command::Del,
+            &[("CNI_CONTAINERID", "a"), ("CNI_IFNAME", "eth0")],
+        )
+        .unwrap();
+        assert_eq!(d.netns, None);
+        for cmd in [Command::Version, Command::Status, Command::Gc] {
+            let e = env(cmd, &[("CNI_PATH", "/a::/b"), ("CNI_IFNAME", "../x")]).unwrap();
+            assert_eq!(e.path, ["/a", "/b"]);
+            assert_eq!(e.ifname, "");
+        }
+    }
+
+    #[test]
+    fn bad_values() {
+        let with = |k: &str, v: &str| {
+            let mut vars = ADD_OK.to_vec();
+            vars.retain(|(n, _)| *n != k);
+            vars.push((k, v));
+            env(Command::Add, &vars)
+        };
+        for (k, v) in [
+            ("CNI_CONTAINERID", "-abc"),
+            ("CNI_CONTAINERID", "a/b"),
+            ("CNI_CONTAINERID", "a b"),
+            ("CNI_CONTAINERID", &"a".repeat(256)),
+            ("CNI_IFNAME", "0123456789abcdef"),
+            ("CNI_IFNAME", "a/b"),
+            ("CNI_IFNAME", ".."),
+            ("CNI_IFNAME", "a:1"),
+            ("CNI_IFNAME", "eth%d"),
+            ("CNI_IFNAME", "a b"),
+            ("CNI_NETNS", "run/netns/x"),
+            ("CNI_ARGS", "K8S_POD_NAME=../x"),
+            ("CNI_ARGS", "K8S_POD_NAMESPACE=/"),
+            ("CNI_ARGS", "K8S_POD_NAMESPACE=Default"),
+            ("CNI_ARGS", "K8S_POD_UID=nope"),
+            ("CNI_ARGS", "garbage"),
+        ] {
+            let e = with(k, v).unwrap_err();
+            assert_eq!(e.code, 4, "{k}={v}");
+            let named = if k == "CNI_ARGS" && v.contains('=') {
+                v.split('=').next().unwrap()
+            } else {
+                k
+            };
+            assert!(e.msg.contains(named), "{k}={v}: {}", e.msg);
+        }
+        assert!(with("CNI_IFNAME", "0123456789abcde").is_ok());
+    }
+
+    #[test]
+    fn cni_args() {
+        let a = CniArgs::parse(
+            ";IgnoreUnknown=1;;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns-5d78c9869d-abcde;\
+             K8S_POD_UID=0A1B2C3D-4e5f-6789-abcd-ef0123456789;FOO=a=b;K8S_POD_INFRA_CONTAINER_ID=",
+        )
+        .unwrap();
+        assert_eq!(a.pod_namespace.as_deref(), Some("kube-system"));
+        assert_eq!(
+            a.pod_uid.as_deref(),
+            Some("0a1b2c3d-4e5f-6789-abcd-ef0123456789")
+        );
+        assert_eq!(a.infra_container_id, None);
+        assert_eq!(
+            a.vm_name("k8s").unwrap(),
+            "k8s__kube-system__coredns-5d78c9869d-abcde"
+        );
+        assert_eq!(CniArgs::parse("").unwrap(), CniArgs::default());
+        assert!(CniArgs::parse("K8S_POD_NAME=a.b.c").is_ok());
+        for bad in [
+            "K8S_POD_NAME=a..b",
+            "K8S_POD_NAME=.a",
+            "K8S_POD_NAME=a_b",
+            "K8S_POD_NAME=a;K8S_POD_NAME=b",
+        ] {
+            assert_eq!(CniArgs::parse(bad).unwrap_err().code, 4, "{bad}");
+        }
+        let e = CniArgs::parse("K8S_POD_NAME=p")
+            .unwrap()
+            .vm_name("k8s")
+            .unwrap_err();
+        assert_eq!(e.msg, "CNI_ARGS: missing K8S_POD_NAMESPACE");
+        let e = CniArgs::default().vm_name("k8s").unwrap_err();
+        assert!(e.msg.contains("K8S_POD_NAMESPACE and K8S_POD_NAME"));
+    }
+
+    #[test]
+    fn printable_escapes_and_bounds() {
+        assert_eq!(printable("a\nb\"", 10), r#""a\nb\"""#);
+        assert_eq!(printable("abcdef", 3), r#""abc"..."#);
+    }
 }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the plugin as one static binary: target/static/contrail-k8s-cni.
+#
+# Preferred: the x86_64-unknown-linux-musl target (installed with rustup when
+# missing). Fallback, when that target cannot be installed (offline, no
+# rustup): glibc with +crt-static. Prints the size in bytes and `file` output,
+# and fails when the result is not static, or (musl only) exceeds LIMIT bytes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=contrail-k8s-cni
+MUSL=x86_64-unknown-linux-musl
+LIMIT=${LIMIT:-1048576}
+OUT=target/static
+
+have_musl() {
+    rustup target list --installed 2>/dev/null | grep -qx "$MUSL"
+}
+
+if have_musl || { command -v rustup >/dev/null && rustup target add "$MUSL" && have_musl; }; then
+    cargo build --release --locked --target "$MUSL" --bin "$BIN"
+    built="target/$MUSL/release/$BIN"
+    fallback=0
+else
+    echo "static.sh: $MUSL unavailable; falling back to glibc +crt-static" >&2
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    # A separate target dir keeps the static objects apart from normal builds.
+    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+        cargo build --release --locked --target "$host" --bin "$BIN" --target-dir target/crt-static
+    built="target/crt-static/$host/release/$BIN"
+    fallback=1
+fi
+
+mkdir -p "$OUT"
+cp "$built" "$OUT/$BIN"
+size=$(stat -c %s "$OUT/$BIN")
+desc=$(file -b "$OUT/$BIN")
+echo "$OUT/$BIN: $size bytes"
+echo "file: $desc"
+
+status=0
+if ! grep -Eq 'static(-pie)? linked|statically linked' <<<"$desc"; then
+    echo "static.sh: not statically linked" >&2
+    status=1
+fi
+if ((size > LIMIT)); then
+    echo "static.sh: $size bytes is over the $LIMIT-byte budget" >&2
+    # Static glibc is always larger (about 1.3 MB); the budget is for musl.
+    ((fallback)) || status=1
+fi
+exit $status
