@@ -18,7 +18,7 @@ deps:
 test: deps
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	cargo test --release -- --test-threads=4
+	cargo test --no-fail-fast
 
 lint:
 	cargo fmt --check
