@@ -14,23 +14,30 @@ pub const IFADDRMSG_LEN: usize = 8;
 pub const RTMSG_LEN: usize = 12;
 
 // linux/netlink.h: extended-ack TLVs after the echoed request in NLMSG_ERROR.
+/// Extended-ack error text (a NUL-terminated string).
 pub const NLMSGERR_ATTR_MSG: u16 = 1;
+/// Offset of the offending attribute in the request (u32).
 pub const NLMSGERR_ATTR_OFFS: u16 = 2;
 
 // linux/veth.h
+/// Nest in IFLA_INFO_DATA: ifinfomsg + attributes of the peer.
 pub const VETH_INFO_PEER: u16 = 1;
 
 // linux/if_link.h: macvlan
+/// u32 MACVLAN_MODE_* in IFLA_INFO_DATA.
 pub const IFLA_MACVLAN_MODE: u16 = 1;
 
 // linux/if_link.h: 802.1Q vlan
+/// u16 VLAN id in IFLA_INFO_DATA.
 pub const IFLA_VLAN_ID: u16 = 1;
 
 // linux/rtnetlink.h: rtm_flags / rtnh_flags
+/// Gateway is on-link even outside every subnet of the device.
 pub const RTNH_F_ONLINK: u32 = 4;
 
 // linux/rtnetlink.h: IFLA_EXT_MASK values. SKIP_STATS keeps link replies
 // small (no 64-bit counters), which is all we read.
+/// Leave statistics out of RTM_NEWLINK replies.
 pub const RTEXT_FILTER_SKIP_STATS: u32 = 8;
 
 /// `ioctl(fd, NS_GET_NSTYPE)` = `_IO(0xb7, 0x3)` (linux/nsfs.h).

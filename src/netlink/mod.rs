@@ -119,6 +119,7 @@ pub struct Link {
 }
 
 impl Link {
+    /// Whether IFF_UP is set (administratively up).
     pub fn is_up(&self) -> bool {
         self.flags & libc::IFF_UP as u32 != 0
     }

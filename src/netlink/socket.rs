@@ -107,42 +107,11 @@ impl Socket {
         set_seq(&mut msg, seq);
         self.send(op, &msg)?;
 
-        let mut out = Vec::new();
-        let mut interrupted = false;
+        let mut replies = Replies::new(seq);
         loop {
             let n = self.recv(op)?;
-            let buf = self.buf.get(..n).unwrap_or(&[]);
-            for m in messages(buf) {
-                if m.seq != seq {
-                    // A late reply to an earlier request that timed out.
-                    log::debug!("{op}: dropping netlink reply with seq {} != {seq}", m.seq);
-                    continue;
-                }
-                if m.flags & libc::NLM_F_DUMP_INTR as u16 != 0 {
-                    interrupted = true;
-                }
-                match i32::from(m.ty) {
-                    libc::NLMSG_NOOP => {}
-                    libc::NLMSG_ERROR => {
-                        check_nlmsgerr(op, m.flags, m.payload)?;
-                        return Ok(out);
-                    }
-                    libc::NLMSG_DONE => {
-                        check_done(op, m.flags, m.payload)?;
-                        if interrupted {
-                            return Err(Error::with_text(
-                                op,
-                                libc::EINTR,
-                                "dump interrupted by a concurrent change",
-                            ));
-                        }
-                        return Ok(out);
-                    }
-                    libc::NLMSG_OVERRUN => {
-                        return Err(Error::with_text(op, libc::ENOBUFS, "netlink overrun"))
-                    }
-                    _ => out.push((m.ty, m.payload.to_vec())),
-                }
+            if let Some(out) = replies.feed(op, self.buf.get(..n).unwrap_or(&[]))? {
+                return Ok(out);
             }
         }
     }
@@ -221,6 +190,65 @@ impl Socket {
 impl AsRawFd for Socket {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// Collects the replies to one request across datagrams (pure, so the
+/// multi-part, seq and interrupted-dump logic is unit-tested).
+struct Replies {
+    seq: u32,
+    out: Vec<Reply>,
+    interrupted: bool,
+}
+
+impl Replies {
+    fn new(seq: u32) -> Replies {
+        Replies {
+            seq,
+            out: Vec::new(),
+            interrupted: false,
+        }
+    }
+
+    /// Takes one datagram; Some(replies) once the ACK or NLMSG_DONE came.
+    fn feed(&mut self, op: &str, datagram: &[u8]) -> Result<Option<Vec<Reply>>> {
+        for m in messages(datagram) {
+            if m.seq != self.seq {
+                // A late reply to an earlier request that failed or timed out.
+                log::debug!(
+                    "{op}: dropping netlink reply with seq {} != {}",
+                    m.seq,
+                    self.seq
+                );
+                continue;
+            }
+            if m.flags & libc::NLM_F_DUMP_INTR as u16 != 0 {
+                self.interrupted = true;
+            }
+            match i32::from(m.ty) {
+                libc::NLMSG_NOOP => {}
+                libc::NLMSG_ERROR => {
+                    check_nlmsgerr(op, m.flags, m.payload)?;
+                    return Ok(Some(std::mem::take(&mut self.out)));
+                }
+                libc::NLMSG_DONE => {
+                    check_done(op, m.flags, m.payload)?;
+                    if self.interrupted {
+                        return Err(Error::with_text(
+                            op,
+                            libc::EINTR,
+                            "dump interrupted by a concurrent change",
+                        ));
+                    }
+                    return Ok(Some(std::mem::take(&mut self.out)));
+                }
+                libc::NLMSG_OVERRUN => {
+                    return Err(Error::with_text(op, libc::ENOBUFS, "netlink overrun"))
+                }
+                _ => self.out.push((m.ty, m.payload.to_vec())),
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -344,5 +372,62 @@ mod tests {
             check_nlmsgerr("get", 0, &[1]).unwrap_err().errno,
             libc::EBADMSG
         );
+    }
+
+    /// A reply message: header with `ty`, `flags`, `seq`, then `payload`.
+    fn msg(ty: i32, flags: i32, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut b = crate::netlink::message::MsgBuilder::new(ty as u16, flags as u16);
+        b.raw(payload);
+        let mut m = b.finish();
+        set_seq(&mut m, seq);
+        m
+    }
+
+    #[test]
+    fn multi_part_dump_across_datagrams() {
+        let multi = libc::NLM_F_MULTI;
+        let mut r = Replies::new(7);
+        let mut d1 = msg(libc::RTM_NEWLINK as i32, multi, 7, &[1; 16]);
+        d1.extend(msg(libc::RTM_NEWLINK as i32, multi, 6, &[9; 16])); // stale: dropped
+        d1.extend(msg(libc::NLMSG_NOOP, 0, 7, &[]));
+        assert_eq!(r.feed("dump", &d1), Ok(None));
+        let mut d2 = msg(libc::RTM_NEWLINK as i32, multi, 7, &[2; 16]);
+        d2.extend(msg(libc::NLMSG_DONE, multi, 7, &0i32.to_ne_bytes()));
+        let out = r.feed("dump", &d2).unwrap().unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].1[0], out[1].1[0]), (1, 2));
+    }
+
+    #[test]
+    fn interrupted_dump_is_eintr() {
+        let intr = libc::NLM_F_MULTI | libc::NLM_F_DUMP_INTR;
+        let mut r = Replies::new(1);
+        let mut d = msg(libc::RTM_NEWADDR as i32, intr, 1, &[0; 8]);
+        d.extend(msg(libc::NLMSG_DONE, intr, 1, &0i32.to_ne_bytes()));
+        assert_eq!(r.feed("dump", &d).unwrap_err().errno, libc::EINTR);
+    }
+
+    #[test]
+    fn done_with_error_and_overrun() {
+        let mut r = Replies::new(1);
+        let d = msg(libc::NLMSG_DONE, 0, 1, &(-libc::EOPNOTSUPP).to_ne_bytes());
+        assert_eq!(r.feed("dump", &d).unwrap_err().errno, libc::EOPNOTSUPP);
+        let d = msg(libc::NLMSG_OVERRUN, 0, 1, &[]);
+        assert_eq!(
+            Replies::new(1).feed("x", &d).unwrap_err().errno,
+            libc::ENOBUFS
+        );
+    }
+
+    #[test]
+    fn reply_then_ack() {
+        let mut r = Replies::new(3);
+        let mut d = msg(libc::RTM_NEWLINK as i32, 0, 3, &[5; 16]);
+        let mut ack = vec![0u8; 20];
+        ack[4] = 16;
+        d.extend(msg(libc::NLMSG_ERROR, libc::NLM_F_CAPPED, 3, &ack));
+        assert_eq!(r.feed("get", &d).unwrap().unwrap().len(), 1);
+        // Garbage never panics and never completes a request.
+        assert_eq!(Replies::new(3).feed("get", &[0xff; 7]), Ok(None));
     }
 }
