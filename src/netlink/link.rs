@@ -26,23 +26,20 @@ const MAX_ALIAS: usize = 255;
 /// validation"; we give the same errno with a clearer text, before sending.
 pub fn validate_ifname(name: &str) -> Result<()> {
     let op = format!("validate interface name {name:?}");
-    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+    if name.len() >= libc::IFNAMSIZ {
         return Err(Error::with_text(
             &op,
             libc::ERANGE,
             "interface names are 1 to 15 bytes",
         ));
     }
-    if name == "."
-        || name == ".."
-        || name
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace())
-    {
+    // The kernel's isspace() also counts \v, which is_ascii_whitespace does not.
+    let bad = |b: u8| b == b'/' || b == b':' || b == 0 || b == 0x0b || b.is_ascii_whitespace();
+    if name.is_empty() || name == "." || name == ".." || name.bytes().any(bad) {
         return Err(Error::with_text(
             &op,
             libc::EINVAL,
-            "interface name contains '/', ':', whitespace or is '.'/'..'",
+            "interface name is empty, '.', '..' or contains '/', ':', whitespace",
         ));
     }
     Ok(())
@@ -676,7 +673,7 @@ mod tests {
         assert!(validate_ifname("123456789012345").is_ok());
         let e = validate_ifname("1234567890123456").unwrap_err();
         assert_eq!(e.errno, libc::ERANGE);
-        for bad in ["", ".", "..", "a/b", "a b", "a:b", "a\nb"] {
+        for bad in ["", ".", "..", "a/b", "a b", "a:b", "a\nb", "a\u{b}b"] {
             assert!(validate_ifname(bad).is_err(), "{bad:?}");
         }
         assert_eq!(
