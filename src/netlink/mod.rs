@@ -1,8 +1,23 @@
 //! Hand-written NETLINK_ROUTE client (raw messages through libc).
 //!
-//! CONTRACT (skeleton written by the lead; the netlink owner fills in the
-//! bodies and may split this file into socket.rs / message.rs / link.rs /
-//! addr.rs / route.rs / consts.rs / sysctl.rs, keeping these public names):
+//! Contract: one [`Socket`] per network namespace; every change carries
+//! NLM_F_ACK and waits for it; creates use CREATE|EXCL; a kernel error
+//! becomes [`Error`] with the errno and the extended-ack text, so callers
+//! can match `e.errno == libc::ENODEV`. Layout: `consts` (what libc lacks),
+//! `message` (pure encoding/decoding), `socket` (syscalls, ACKs, dumps),
+//! `link`/`addr`/`route` (typed requests), `sysctl` (/proc/sys/net).
+
+pub mod addr;
+pub mod consts;
+pub mod link;
+pub mod message;
+pub mod route;
+pub mod socket;
+pub mod sysctl;
+
+pub use link::validate_ifname;
+pub use socket::Socket;
+pub use sysctl::set_interface_sysctl;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -31,6 +46,26 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl Error {
+    /// An error for `op` with `errno` and no extended-ack text.
+    pub fn new(op: &str, errno: i32) -> Error {
+        Error {
+            op: op.to_string(),
+            errno,
+            ext_ack: None,
+        }
+    }
+
+    /// An error raised by us (validation, framing), worded like an ext-ack.
+    pub fn with_text(op: &str, errno: i32, text: &str) -> Error {
+        Error {
+            op: op.to_string(),
+            errno,
+            ext_ack: Some(text.to_string()),
+        }
+    }
+}
 
 /// A 6-byte Ethernet address; parses and prints `aa:bb:cc:dd:ee:ff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +119,7 @@ pub struct Link {
 }
 
 impl Link {
+    /// Whether IFF_UP is set (administratively up).
     pub fn is_up(&self) -> bool {
         self.flags & libc::IFF_UP as u32 != 0
     }
@@ -148,93 +184,4 @@ pub struct Route {
     pub gateway: Option<IpAddr>,
     pub oif: u32,
     pub onlink: bool,
-}
-
-/// A NETLINK_ROUTE socket bound in the namespace of the thread that opened
-/// it; every request carries NLM_F_ACK and waits for it.
-pub struct Socket {
-    _private: (),
-}
-
-#[allow(unused_variables, clippy::missing_errors_doc)]
-impl Socket {
-    /// Opens a socket in the calling thread's network namespace.
-    pub fn new() -> Result<Socket> {
-        todo!("netlink owner")
-    }
-    /// The link called `name`, None when there is none (ENODEV).
-    pub fn link_by_name(&mut self, name: &str) -> Result<Option<Link>> {
-        todo!()
-    }
-    pub fn link_by_index(&mut self, index: u32) -> Result<Option<Link>> {
-        todo!()
-    }
-    /// Every link (a dump; retried when the kernel flags it interrupted).
-    pub fn links(&mut self) -> Result<Vec<Link>> {
-        todo!()
-    }
-    pub fn links_by_alias(&mut self, alias: &str) -> Result<Vec<Link>> {
-        todo!()
-    }
-    pub fn create_veth(&mut self, req: &VethRequest) -> Result<()> {
-        todo!()
-    }
-    pub fn create_macvlan(&mut self, req: &MacvlanRequest) -> Result<()> {
-        todo!()
-    }
-    pub fn create_vlan(&mut self, req: &VlanRequest) -> Result<()> {
-        todo!()
-    }
-    pub fn delete_link(&mut self, index: u32) -> Result<()> {
-        todo!()
-    }
-    /// Deletes by name; ENODEV is returned as an error (callers decide).
-    pub fn delete_link_by_name(&mut self, name: &str) -> Result<()> {
-        todo!()
-    }
-    pub fn set_link_up(&mut self, index: u32, up: bool) -> Result<()> {
-        todo!()
-    }
-    pub fn set_link_name(&mut self, index: u32, name: &str) -> Result<()> {
-        todo!()
-    }
-    pub fn set_link_mtu(&mut self, index: u32, mtu: u32) -> Result<()> {
-        todo!()
-    }
-    pub fn set_link_mac(&mut self, index: u32, mac: Mac) -> Result<()> {
-        todo!()
-    }
-    pub fn set_link_alias(&mut self, index: u32, alias: &str) -> Result<()> {
-        todo!()
-    }
-    /// Moves the link into `netns_fd`, renaming it there when `new_name` is set.
-    pub fn set_link_netns(
-        &mut self,
-        index: u32,
-        netns_fd: RawFd,
-        new_name: Option<&str>,
-    ) -> Result<()> {
-        todo!()
-    }
-    pub fn add_address(&mut self, addr: &Address) -> Result<()> {
-        todo!()
-    }
-    /// Addresses of `index` (all links when None), both families.
-    pub fn addresses(&mut self, index: Option<u32>) -> Result<Vec<Address>> {
-        todo!()
-    }
-    pub fn add_route(&mut self, route: &Route) -> Result<()> {
-        todo!()
-    }
-    /// Routes of the main table, both families.
-    pub fn routes(&mut self) -> Result<Vec<Route>> {
-        todo!()
-    }
-}
-
-/// Writes `/proc/sys/net/<ipv4|ipv6>/conf/<ifname>/<key>` in the calling
-/// thread's network namespace. `ifname` and `key` are validated first.
-pub fn set_interface_sysctl(ipv6: bool, ifname: &str, key: &str, value: &str) -> Result<()> {
-    let _ = (ipv6, ifname, key, value);
-    todo!()
 }

@@ -62,7 +62,9 @@ impl NsFd {
 
     /// Runs `ip <args>` inside this namespace and returns stdout.
     pub fn ip(&self, args: &[&str]) -> String {
-        let mut full = vec!["--net", &self.path, "ip"];
+        // nsenter's --net takes its file only in the `--net=FILE` form.
+        let net = format!("--net={}", self.path);
+        let mut full = vec![net.as_str(), "ip"];
         full.extend_from_slice(args);
         run_ok("nsenter", &full)
     }
