@@ -43,7 +43,7 @@ USAGE: vrouter-agent-sim [FLAGS]
   --fault EP:KIND[=N]    misbehave on endpoint EP for the next N matching requests
                          (default: forever); repeatable, applied in the order given.
                          EP: vm-cfg (GET /vm-cfg), vm (GET /vm/..), post (POST /vm),
-                             delete (DELETE /vm/..), any
+                             delete (DELETE /vm/..), any (also unmatched requests)
                          KIND: 404 (Not Found), 500 (error), hang (never answer),
                                garbage (200, non-JSON body), empty (200, []),
                                partial (vm-cfg only: the VMI with the highest index left out)
@@ -349,10 +349,11 @@ impl State {
         &mut self.pods[last]
     }
 
-    /// The first fault for `ep` with requests left; consumes one.
-    fn take_fault(&mut self, ep: Endpoint) -> Option<Kind> {
+    /// The first fault for `ep` (None: an unmatched request) with requests
+    /// left; consumes one.
+    fn take_fault(&mut self, ep: Option<Endpoint>) -> Option<Kind> {
         let f = self.opts.faults.iter_mut().find(|f| {
-            (f.endpoint == ep || f.endpoint == Endpoint::Any) && f.remaining != Some(0)
+            (Some(f.endpoint) == ep || f.endpoint == Endpoint::Any) && f.remaining != Some(0)
         })?;
         if let Some(n) = f.remaining.as_mut() {
             *n -= 1;
@@ -536,22 +537,20 @@ fn route(state: &Mutex<State>, req: &Request) -> Answer {
         .strip_prefix("/vm/")
         .map(|r| r.split('/').collect())
         .unwrap_or_default();
+    // None: no route matches; only `any` faults apply to those.
     let endpoint = match (m, path) {
-        ("GET", p) if p.starts_with("/vm-cfg/") => Endpoint::VmCfg,
-        ("POST", "/vm") => Endpoint::Post,
-        ("DELETE", _) if seg.len() == 1 && is_lower_uuid(seg[0]) => Endpoint::Delete,
+        ("GET", p) if p.starts_with("/vm-cfg/") => Some(Endpoint::VmCfg),
+        ("POST", "/vm") => Some(Endpoint::Post),
+        ("DELETE", _) if seg.len() == 1 && is_lower_uuid(seg[0]) => Some(Endpoint::Delete),
         ("GET", _) if (1..=2).contains(&seg.len()) && seg.iter().all(|s| is_lower_uuid(s)) => {
-            Endpoint::Vm
+            Some(Endpoint::Vm)
         }
-        _ => {
-            let (s, b) = unknown_request();
-            return Answer::Reply(s, b);
-        }
+        _ => None,
     };
+    let name = path.strip_prefix("/vm-cfg/").unwrap_or_default();
     let mut st = lock(state);
-    if endpoint == Endpoint::VmCfg {
+    if endpoint == Some(Endpoint::VmCfg) {
         // Provisioning happens on the first ask, whatever the fault says.
-        let name = &path["/vm-cfg/".len()..];
         if !name.is_empty() {
             st.pod(name);
         }
@@ -562,12 +561,13 @@ fn route(state: &Mutex<State>, req: &Request) -> Answer {
         Some(Kind::ServerError) => (500, error_body("Simulated failure")),
         Some(Kind::Garbage) => (200, "this is not JSON <html>".to_string()),
         Some(Kind::Empty) => (200, "[]".to_string()),
-        Some(Kind::Partial) => vm_cfg(&mut st, &path["/vm-cfg/".len()..], true),
+        Some(Kind::Partial) => vm_cfg(&mut st, name, true),
         None => match endpoint {
-            Endpoint::VmCfg => vm_cfg(&mut st, &path["/vm-cfg/".len()..], false),
-            Endpoint::Post => post_vm(&mut st, &req.body),
-            Endpoint::Delete => delete_vm(&mut st, seg[0]),
-            _ => get_vm(&st, seg[0], seg.get(1).copied()),
+            Some(Endpoint::VmCfg) => vm_cfg(&mut st, name, false),
+            Some(Endpoint::Post) => post_vm(&mut st, &req.body),
+            Some(Endpoint::Delete) => delete_vm(&mut st, seg[0]),
+            Some(_) => get_vm(&st, seg[0], seg.get(1).copied()),
+            None => unknown_request(),
         },
     };
     Answer::Reply(status, body)
