@@ -345,8 +345,10 @@ impl Store {
                 return (good, bad);
             }
         };
+        // Like the agent, only files count; a directory is nobody's port.
         let mut names: Vec<String> = entries
             .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         names.sort();
