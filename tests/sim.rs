@@ -326,7 +326,9 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let sim = Sim::start(&[]);
     let mut s = TcpStream::connect(&sim.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    write!(s, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nDELETE /vm/{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "0b1c0000-0000-4000-8000-000000000001").unwrap();
+    let vm = "0b1c0000-0000-4000-8000-000000000001";
+    let two = format!("GET /a HTTP/1.1\r\nHost: x\r\n\r\nDELETE /vm/{vm} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(two.as_bytes()).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let (first, _, rest) = split_response(&out);
