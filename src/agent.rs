@@ -36,7 +36,8 @@ pub const NO_VLAN: u32 = 65535;
 pub struct Annotations(pub BTreeMap<String, String>);
 
 impl Annotations {
-    /// Parses the agent's strings; malformed entries are skipped, never panic.
+    /// Parses the agent's strings; malformed entries are skipped, never panic;
+    /// of duplicate keys the last wins.
     ///
     /// The agent writes `{` + key + `:` + value + `}` with no quoting, so we
     /// strip exactly one brace on each side (tolerating their absence), split
@@ -373,7 +374,6 @@ impl Failure {
     fn from_ureq(e: ureq::Error) -> Failure {
         match e {
             ureq::Error::BadUri(_) | ureq::Error::Http(_) => Failure::Fatal(e.to_string()),
-            ureq::Error::Timeout(t) => Failure::Transport(format!("timed out ({t:?})")),
             ureq::Error::Io(io) => Failure::Transport(io.to_string()),
             other => Failure::Transport(other.to_string()),
         }
@@ -471,7 +471,13 @@ fn exchange(
             .build()
             .send(body),
     };
-    let mut resp = res.map_err(Failure::from_ureq)?;
+    let timed_out = |e: ureq::Error| match e {
+        ureq::Error::Timeout(_) => {
+            Failure::Transport(format!("no answer within {} ms", timeout.as_millis()))
+        }
+        other => Failure::from_ureq(other),
+    };
+    let mut resp = res.map_err(timed_out)?;
     let status = resp.status().as_u16();
     let body = resp
         .body_mut()
@@ -479,7 +485,7 @@ fn exchange(
         .limit(MAX_BODY)
         .lossy_utf8(true)
         .read_to_string()
-        .map_err(Failure::from_ureq)?;
+        .map_err(timed_out)?;
     Ok((status, body))
 }
 
@@ -499,11 +505,11 @@ impl Agent {
         self.addr.clone()
     }
 
-    /// The timeout of one request: `min(poll_timeout, 5 s)` (at least 1 ms).
+    /// The timeout of one request: the poll timeout, within 100 ms..=5 s (a
+    /// shorter one would fail spuriously on a busy node).
     fn request_timeout(&self) -> Duration {
         self.poll_timeout
-            .min(MAX_REQUEST_TIMEOUT)
-            .max(Duration::from_millis(1))
+            .clamp(Duration::from_millis(100), MAX_REQUEST_TIMEOUT)
     }
 
     fn call(
@@ -516,14 +522,14 @@ impl Agent {
         exchange(&self.http, &url, method, timeout)
     }
 
-    /// The poll loop shared by both phases: GET `path` until `ready` accepts
-    /// the answer or the deadline passes. `ready` gets status and body and
-    /// says why it is not ready yet.
+    /// The poll loop shared by both phases: GET `path` until a 200 body is
+    /// accepted by `ready` (which says why not otherwise) or the deadline
+    /// passes. At least one attempt is made, even with a zero budget.
     fn poll<T>(
         &self,
         what: &str,
         path: &str,
-        ready: impl Fn(u16, &str) -> std::result::Result<T, String>,
+        ready: impl Fn(&str) -> std::result::Result<T, String>,
     ) -> Result<T> {
         let start = Instant::now();
         let budget = self.poll_timeout.saturating_mul(self.poll_retries);
@@ -539,7 +545,7 @@ impl Agent {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let timeout = per_request.min(remaining.max(MIN_REQUEST_TIMEOUT));
             let last = match self.call(Method::Get, path, timeout) {
-                Ok((200, body)) => match ready(200, &body) {
+                Ok((200, body)) => match ready(&body) {
                     Ok(v) => {
                         log::info!(
                             "agent {}: {what} ready after {attempts} attempt(s), {:?}",
@@ -550,10 +556,8 @@ impl Agent {
                     }
                     Err(why) => format!("HTTP 200: {why}"),
                 },
-                Ok((status, body)) => match ready(status, &body) {
-                    Ok(v) => return Ok(v),
-                    Err(why) => format!("HTTP {status}: {why}"),
-                },
+                // 404 is "not yet" as much as "never" (agent-api.md §9.1).
+                Ok((status, body)) => format!("HTTP {status}: {}", error_text(&body)),
                 Err(Failure::Transport(e)) => e,
                 Err(Failure::Fatal(e)) => {
                     return Err(Error::new(
@@ -571,9 +575,9 @@ impl Agent {
                 return Err(Error::new(
                     code::TRY_AGAIN_LATER,
                     format!(
-                        "vRouter agent at {} did not provide {what} within {:?} ({attempts} attempts, GET {path}); last answer: {last}",
+                        "vRouter agent at {} did not provide {what} within {} ms ({attempts} attempts, GET {path}); last answer: {last}",
                         self.addr,
-                        now - start
+                        (now - start).as_millis()
                     ),
                 )
                 .with_details(format!(
@@ -603,12 +607,7 @@ impl Agent {
             ));
         }
         let what = format!("the interfaces of VM {vm_name}");
-        self.poll(&what, &format!("/vm-cfg/{vm_name}"), |status, body| {
-            if status != 200 {
-                return Err(error_text(body));
-            }
-            complete_vm_cfg(body)
-        })
+        self.poll(&what, &format!("/vm-cfg/{vm_name}"), complete_vm_cfg)
     }
 
     /// Polls `/vm/<vm_uuid>` (or `/vm/<vm_uuid>/<vmi>` when exactly one VMI
@@ -628,10 +627,7 @@ impl Agent {
             _ => format!("/vm/{vm}"),
         };
         let what = format!("the IP addresses of VM {vm}");
-        self.poll(&what, &path, |status, body| {
-            if status != 200 {
-                return Err(error_text(body));
-            }
+        self.poll(&what, &path, |body| {
             let opers = parse_opers(body)?;
             wanted
                 .iter()
