@@ -454,3 +454,13 @@ fn dataplane_mode_routes_the_pod_address_via_the_tap() {
     assert!(!addrs.contains(&format!("{gw}/32")), "{addrs}");
     assert!(!common::ip(&["route", "show", "dev", "tapsim0"]).contains(ip));
 }
+
+#[test]
+fn listen_colon_port_means_all_interfaces() {
+    require_root!();
+    common::enter_fresh_netns();
+    let sim = Sim::start_on(":0", &[]);
+    assert!(sim.addr.starts_with("0.0.0.0:"), "{}", sim.addr);
+    let (status, _, _) = raw_http(&format!("127.0.0.1:{}", sim.port), "GET", "/", "");
+    assert_eq!(status, "HTTP/1.1 404 OK");
+}

@@ -29,7 +29,8 @@ vrouter-agent-sim: simulates the vRouter agent's port-IPC API (port 9091)
 
 USAGE: vrouter-agent-sim [FLAGS]
 
-  --listen ADDR          listen address (default 127.0.0.1:9091; port 0 = any).
+  --listen ADDR          listen address (default 127.0.0.1:9091; port 0 = any free
+                         port; `:PORT` = all interfaces, like the real agent).
                          The first stdout line is `listening on <ip:port>`.
   --networks N           extra networks per pod besides the default one (default 0)
   --network-names A,B    names of the extra networks (sets N when --networks is absent)
@@ -152,7 +153,14 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     while let Some(a) = it.next() {
         let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
         match a.as_str() {
-            "--listen" => o.listen = val()?,
+            // `:PORT` means every interface, like the real agent.
+            "--listen" => {
+                let v = val()?;
+                o.listen = match v.strip_prefix(':') {
+                    Some(port) => format!("0.0.0.0:{port}"),
+                    None => v,
+                };
+            }
             "--networks" => count = Some(val()?.parse().map_err(|_| "--networks: not a number")?),
             "--network-names" => {
                 names = Some(
