@@ -371,9 +371,13 @@ enum Failure {
 }
 
 impl Failure {
-    fn from_ureq(e: ureq::Error) -> Failure {
+    /// Classifies a ureq error of a request that had `timeout`.
+    fn from_ureq(e: ureq::Error, timeout: Duration) -> Failure {
         match e {
             ureq::Error::BadUri(_) | ureq::Error::Http(_) => Failure::Fatal(e.to_string()),
+            ureq::Error::Timeout(_) => {
+                Failure::Transport(format!("no answer within {} ms", timeout.as_millis()))
+            }
             ureq::Error::Io(io) => Failure::Transport(io.to_string()),
             other => Failure::Transport(other.to_string()),
         }
@@ -445,39 +449,23 @@ fn exchange(
     method: Method,
     timeout: Duration,
 ) -> std::result::Result<(u16, String), Failure> {
-    let connect = Some(CONNECT_TIMEOUT.min(timeout));
-    let global = Some(timeout);
+    // Every request gets its own limits: the connect timeout and a total
+    // timeout covering the body too.
+    fn limits<B>(rb: ureq::RequestBuilder<B>, timeout: Duration) -> ureq::RequestBuilder<B> {
+        rb.config()
+            .timeout_connect(Some(CONNECT_TIMEOUT.min(timeout)))
+            .timeout_global(Some(timeout))
+            .build()
+    }
     let res = match method {
-        Method::Get => http
-            .get(url)
-            .config()
-            .timeout_connect(connect)
-            .timeout_global(global)
-            .build()
-            .call(),
-        Method::Delete => http
-            .delete(url)
-            .config()
-            .timeout_connect(connect)
-            .timeout_global(global)
-            .build()
-            .call(),
-        Method::Post(body) => http
-            .post(url)
-            .header("Content-Type", "application/json")
-            .config()
-            .timeout_connect(connect)
-            .timeout_global(global)
-            .build()
-            .send(body),
-    };
-    let timed_out = |e: ureq::Error| match e {
-        ureq::Error::Timeout(_) => {
-            Failure::Transport(format!("no answer within {} ms", timeout.as_millis()))
+        Method::Get => limits(http.get(url), timeout).call(),
+        Method::Delete => limits(http.delete(url), timeout).call(),
+        Method::Post(body) => {
+            let rb = http.post(url).header("Content-Type", "application/json");
+            limits(rb, timeout).send(body)
         }
-        other => Failure::from_ureq(other),
     };
-    let mut resp = res.map_err(timed_out)?;
+    let mut resp = res.map_err(|e| Failure::from_ureq(e, timeout))?;
     let status = resp.status().as_u16();
     let body = resp
         .body_mut()
@@ -485,7 +473,7 @@ fn exchange(
         .limit(MAX_BODY)
         .lossy_utf8(true)
         .read_to_string()
-        .map_err(timed_out)?;
+        .map_err(|e| Failure::from_ureq(e, timeout))?;
     Ok((status, body))
 }
 
