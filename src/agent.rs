@@ -582,18 +582,7 @@ impl Agent {
     /// code 11 when the deadline passes, naming agent, VM, last status and body.
     /// The VMIs are returned sorted by their `index` (0 = default network).
     pub fn poll_vm_cfg(&self, vm_name: &str) -> Result<Vec<VmiConfig>> {
-        // The agent matches `/vm-cfg/(.*)` without URL-decoding; a name with
-        // characters outside a URL path would not reach it intact.
-        if vm_name.is_empty()
-            || !vm_name
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && !b"/?#%".contains(&b))
-        {
-            return Err(Error::new(
-                code::INTERNAL,
-                format!("invalid VM name {vm_name:?}"),
-            ));
-        }
+        vm_name_arg(vm_name)?;
         let what = format!("the interfaces of VM {vm_name}");
         self.poll(&what, &format!("/vm-cfg/{vm_name}"), complete_vm_cfg)
     }
@@ -658,6 +647,8 @@ impl Agent {
     /// lower-cased; 200 or 201 is success, anything else code 101 with the
     /// agent's text, no answer code 11.
     pub fn post_vm(&self, req: &PortRequest) -> Result<()> {
+        // The agent makes `vm-name` a directory name of its own port file.
+        vm_name_arg(&req.vm_name)?;
         let mut req = req.clone();
         req.vm_uuid = uuid_arg("VM", &req.vm_uuid)?;
         req.vn_uuid = uuid_arg("VN", &req.vn_uuid)?;
@@ -716,6 +707,24 @@ impl Agent {
                 self.addr
             ),
         )
+    }
+}
+
+/// Checks a VM name before it goes into a URL or the agent's file tree: the
+/// store's file-name rule, and only characters that reach the agent intact
+/// (it matches `/vm-cfg/(.*)` without URL-decoding).
+fn vm_name_arg(vm_name: &str) -> Result<()> {
+    crate::store::check_vm_name(vm_name)?;
+    if vm_name
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !b"/?#%".contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(Error::new(
+            code::INTERNAL,
+            format!("VM name {vm_name:?} cannot be sent to the agent"),
+        ))
     }
 }
 

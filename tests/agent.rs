@@ -307,6 +307,12 @@ fn invalid_uuids_never_reach_the_wire() {
     req.vn_uuid = vmi.into();
     req.vmi_uuid = "../x".into();
     assert!(a.post_vm(&req).is_err());
+    req.vmi_uuid = vmi.into();
+    for bad_name in ["../../etc", "", "a/b", "a b", "a?b"] {
+        req.vm_name = bad_name.into();
+        assert!(a.post_vm(&req).is_err(), "{bad_name:?}");
+        assert!(a.poll_vm_cfg(bad_name).is_err(), "{bad_name:?}");
+    }
     assert!(sim.requests().is_empty());
 }
 
