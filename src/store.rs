@@ -182,11 +182,12 @@ fn remove_if_present(path: &Path) -> Result<()> {
 }
 
 /// Reads a regular file of at most [`MAX_FILE`] bytes without following a
-/// symlink.
+/// symlink. O_NONBLOCK: opening a FIFO planted under a port-file name must
+/// not hang the command (regular files ignore the flag).
 fn read_small(path: &Path) -> std::result::Result<String, String> {
     let f = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| e.to_string())?;
     let meta = f.metadata().map_err(|e| e.to_string())?;

@@ -215,6 +215,14 @@ fn corrupt_empty_and_misplaced_files_are_reported_not_fatal() {
     std::fs::write(dir.join(format!("{VMI_B}.tmp")), &full).unwrap();
     std::fs::write(dir.join("README"), "not ours").unwrap();
     std::fs::create_dir(dir.join("6f3e0000-0000-4000-8000-0000000000d1")).unwrap();
+    let fifo = "6f3e0000-0000-4000-8000-0000000000f1";
+    nix::unistd::mkfifo(
+        &dir.join(fifo),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let link = "6f3e0000-0000-4000-8000-0000000000f2";
+    std::os::unix::fs::symlink(dir.join(VMI_A), dir.join(link)).unwrap();
     let (good, bad) = s.read_ports(VM);
     assert_eq!(good.len(), 1);
     let mut reasons: Vec<(String, String)> = bad
@@ -228,8 +236,9 @@ fn corrupt_empty_and_misplaced_files_are_reported_not_fatal() {
         .collect();
     reasons.sort();
     eprintln!("{reasons:#?}");
-    assert_eq!(reasons.len(), 5, "{reasons:?}");
+    assert_eq!(reasons.len(), 7, "{reasons:?}");
     let reason = |n: &str| reasons.iter().find(|(f, _)| f == n).unwrap().1.clone();
+    assert!(reason(fifo).contains("not a regular file"));
     assert!(reason(empty).contains("empty"));
     assert!(reason(truncated).contains("invalid"));
     assert!(reason(wrong_name).contains("does not match the file name"));
