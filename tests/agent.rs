@@ -37,8 +37,11 @@ fn post_req(v: &VmiConfig, ifname: &str) -> PortRequest {
 fn vm_cfg_is_complete_and_sorted_by_index() {
     require_root!();
     common::enter_fresh_netns();
-    let sim = Sim::start(&["--network-names", "blue,red"]);
+    let sim = Sim::start(&["--network-names", "blue,red=net5"]);
     let vmis = agent(&sim, ms(500), 4).poll_vm_cfg(POD).unwrap();
+    assert_eq!(vmis[0].annotations.interface(), None);
+    assert_eq!(vmis[1].annotations.interface(), None);
+    assert_eq!(vmis[2].annotations.interface(), Some("net5"));
     assert_eq!(vmis.len(), 3);
     let nets: Vec<_> = vmis
         .iter()

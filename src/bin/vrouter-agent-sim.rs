@@ -33,7 +33,8 @@ USAGE: vrouter-agent-sim [FLAGS]
                          port; `:PORT` = all interfaces, like the real agent).
                          The first stdout line is `listening on <ip:port>`.
   --networks N           extra networks per pod besides the default one (default 0)
-  --network-names A,B    names of the extra networks (sets N when --networks is absent)
+  --network-names A,B    names of the extra networks (sets N when --networks is absent);
+                         NAME=IFNAME also annotates {interface:IFNAME}
   --ipv6                 also give every VMI an IPv6 address (v6-* fields)
   --no-ipv4              give no IPv4 address (IPv6-only pods; needs --ipv6)
   --nested               VMIs are VLAN sub-interfaces (vlan-id 100, 101, ...)
@@ -287,10 +288,14 @@ impl State {
         let total = self.opts.networks.len() + 1;
         let mut vmis = Vec::new();
         for index in 0..total {
-            let network = if index == 0 {
-                "default".to_string()
+            let (network, ifname) = if index == 0 {
+                ("default".to_string(), None)
             } else {
-                self.opts.networks[index - 1].clone()
+                let spec = &self.opts.networks[index - 1];
+                match spec.split_once('=') {
+                    Some((n, i)) => (n.to_string(), Some(i.to_string())),
+                    None => (spec.clone(), None),
+                }
             };
             let id = self.uuid();
             let host = self.next_host[index];
@@ -319,7 +324,7 @@ impl State {
                 &id[6..8],
                 &id[9..11]
             );
-            let annotations = vec![
+            let mut annotations = vec![
                 format!("{{cluster:{cluster}}}"),
                 format!("{{index:{index}/{total}}}"),
                 "{kind:Pod}".to_string(),
@@ -329,6 +334,7 @@ impl State {
                 "{owner:k8s}".to_string(),
                 format!("{{project:{cluster}-{ns}}}"),
             ];
+            annotations.extend(ifname.map(|i| format!("{{interface:{i}}}")));
             vmis.push(Vmi {
                 id,
                 vn_id: self.vns[index].clone(),
