@@ -8,7 +8,11 @@ use std::time::Duration;
 
 fn setup() -> bool {
     if !is_root() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "needs root under CI=true");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "needs root under CI=true"
+        );
         eprintln!("SKIPPED: needs root (real-kernel test)");
         return false;
     }
@@ -27,7 +31,11 @@ fn check_passes_after_add_and_names_a_removed_address() {
     let add = node.call("ADD", "c-check", &pod.path, "chk").run();
     add.assert_ok();
     let prev = add.json();
-    let check = || node.call("CHECK", "c-check", &pod.path, "chk").conf("prevResult", prev.clone()).run();
+    let check = || {
+        node.call("CHECK", "c-check", &pod.path, "chk")
+            .conf("prevResult", prev.clone())
+            .run()
+    };
     let ok = check();
     ok.assert_ok();
     assert!(ok.stdout.is_empty(), "CHECK prints nothing on success");
@@ -36,9 +44,14 @@ fn check_passes_after_add_and_names_a_removed_address() {
     pod.ip(&["addr", "del", &addr, "dev", "eth0"]);
     let bad = check();
     assert!(!bad.ok());
-    assert!(bad.msg().contains(&format!("eth0 lacks address {addr}")), "{bad:?}");
+    assert!(
+        bad.msg().contains(&format!("eth0 lacks address {addr}")),
+        "{bad:?}"
+    );
     // The default route went with the address? Either way the message names it.
-    node.call("DEL", "c-check", &pod.path, "chk").run().assert_ok();
+    node.call("DEL", "c-check", &pod.path, "chk")
+        .run()
+        .assert_ok();
 }
 
 #[test]
@@ -55,17 +68,35 @@ fn check_accepts_a_mac_changed_by_a_later_plugin_and_needs_prev_result() {
     // What tuning does: change the MAC and say so in the result.
     pod.ip(&["link", "set", "eth0", "address", "c2:11:22:33:44:55"]);
     prev["interfaces"][1]["mac"] = json!("c2:11:22:33:44:55");
-    node.call("CHECK", "c-tuned", &pod.path, "tuned").conf("prevResult", prev.clone()).run().assert_ok();
+    node.call("CHECK", "c-tuned", &pod.path, "tuned")
+        .conf("prevResult", prev.clone())
+        .run()
+        .assert_ok();
     let missing = node.call("CHECK", "c-tuned", &pod.path, "tuned").run();
-    assert!(!missing.ok() && missing.msg().contains("prevResult"), "{missing:?}");
-    let old = node.call("CHECK", "c-tuned", &pod.path, "tuned").conf("cniVersion", json!("0.3.1")).conf("prevResult", prev).run();
+    assert!(
+        !missing.ok() && missing.msg().contains("prevResult"),
+        "{missing:?}"
+    );
+    let old = node
+        .call("CHECK", "c-tuned", &pod.path, "tuned")
+        .conf("cniVersion", json!("0.3.1"))
+        .conf("prevResult", prev)
+        .run();
     assert_eq!(old.code(), 1, "CHECK needs 0.4.0: {old:?}");
     // The host tap down is a difference too.
-    let tap = add.json()["interfaces"][0]["name"].as_str().unwrap().to_string();
+    let tap = add.json()["interfaces"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     ip(&["link", "set", &tap, "down"]);
-    let down = node.call("CHECK", "c-tuned", &pod.path, "tuned").conf("prevResult", add.json()).run();
+    let down = node
+        .call("CHECK", "c-tuned", &pod.path, "tuned")
+        .conf("prevResult", add.json())
+        .run();
     assert!(down.msg().contains(&format!("{tap} is down")), "{down:?}");
-    node.call("DEL", "c-tuned", &pod.path, "tuned").run().assert_ok();
+    node.call("DEL", "c-tuned", &pod.path, "tuned")
+        .run()
+        .assert_ok();
 }
 
 #[test]
@@ -75,16 +106,31 @@ fn status_is_zero_with_the_agent_and_fifty_within_a_second_without() {
     }
     let sim = Sim::start(&[]);
     let node = Node::new(sim.port);
-    let status = || node.call("STATUS", "", "", "x").unset("CNI_ARGS").conf("cniVersion", json!("1.1.0")).run();
+    let status = || {
+        node.call("STATUS", "", "", "x")
+            .unset("CNI_ARGS")
+            .conf("cniVersion", json!("1.1.0"))
+            .run()
+    };
     let up = status();
     up.assert_ok();
     assert!(up.stdout.is_empty());
     drop(sim);
     let down = status();
     assert_eq!(down.code(), 50, "{down:?}");
-    assert!(down.msg().contains(&format!("127.0.0.1:{}", node.port)), "{down:?}");
-    assert!(down.elapsed < Duration::from_secs(1), "took {:?}", down.elapsed);
-    let old = node.call("STATUS", "", "", "x").conf("cniVersion", json!("1.0.0")).run();
+    assert!(
+        down.msg().contains(&format!("127.0.0.1:{}", node.port)),
+        "{down:?}"
+    );
+    assert!(
+        down.elapsed < Duration::from_secs(1),
+        "took {:?}",
+        down.elapsed
+    );
+    let old = node
+        .call("STATUS", "", "", "x")
+        .conf("cniVersion", json!("1.0.0"))
+        .run();
     assert_eq!(old.code(), 1);
 }
 
@@ -96,9 +142,17 @@ fn status_is_fifty_within_a_second_when_the_agent_hangs() {
     // Accepts connections and never answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let node = Node::new(listener.local_addr().unwrap().port());
-    let down = node.call("STATUS", "", "", "x").unset("CNI_ARGS").conf("cniVersion", json!("1.1.0")).run();
+    let down = node
+        .call("STATUS", "", "", "x")
+        .unset("CNI_ARGS")
+        .conf("cniVersion", json!("1.1.0"))
+        .run();
     assert_eq!(down.code(), 50, "{down:?}");
-    assert!(down.elapsed < Duration::from_millis(1500), "took {:?}", down.elapsed);
+    assert!(
+        down.elapsed < Duration::from_millis(1500),
+        "took {:?}",
+        down.elapsed
+    );
 }
 
 #[test]
@@ -110,10 +164,15 @@ fn gc_removes_exactly_the_unlisted_pods() {
     let node = Node::new(sim.port);
     let pods: Vec<NsFd> = (0..10).map(|_| NsFd::new()).collect();
     for (i, pod) in pods.iter().enumerate() {
-        node.call("ADD", &format!("gc-{i}"), &pod.path, &format!("gcpod-{i}")).run().assert_ok();
+        node.call("ADD", &format!("gc-{i}"), &pod.path, &format!("gcpod-{i}"))
+            .run()
+            .assert_ok();
     }
     let keep = [1usize, 3, 5, 7];
-    let valid: Vec<_> = keep.iter().map(|i| json!({"containerID": format!("gc-{i}"), "ifname": "eth0"})).collect();
+    let valid: Vec<_> = keep
+        .iter()
+        .map(|i| json!({"containerID": format!("gc-{i}"), "ifname": "eth0"}))
+        .collect();
     let gc = |key: &str, list: serde_json::Value| {
         node.call("GC", "", "", "x")
             .unset("CNI_ARGS")
@@ -122,26 +181,51 @@ fn gc_removes_exactly_the_unlisted_pods() {
             .run()
     };
     // Without the list nothing is removed.
-    node.call("GC", "", "", "x").unset("CNI_ARGS").conf("cniVersion", json!("1.1.0")).run().assert_ok();
+    node.call("GC", "", "", "x")
+        .unset("CNI_ARGS")
+        .conf("cniVersion", json!("1.1.0"))
+        .run()
+        .assert_ok();
     assert_eq!(node.port_files().len(), 10);
 
     gc("cni.dev/valid-attachments", json!(valid)).assert_ok();
     for (i, pod) in pods.iter().enumerate() {
         let kept = keep.contains(&i);
         assert_eq!(pod.link_names().len(), usize::from(kept), "pod {i}");
-        assert_eq!(node.vm_dirs().contains(&format!("k8s__default__gcpod-{i}")), kept, "pod {i}");
+        assert_eq!(
+            node.vm_dirs().contains(&format!("k8s__default__gcpod-{i}")),
+            kept,
+            "pod {i}"
+        );
     }
-    assert_eq!(link_names().iter().filter(|n| n.starts_with("tap")).count(), 4);
+    assert_eq!(
+        link_names().iter().filter(|n| n.starts_with("tap")).count(),
+        4
+    );
     assert_eq!(sim.count("DELETE", "/vm/"), 6);
     // The older key works the same, and GC is idempotent.
     gc("cni.dev/attachments", json!(valid)).assert_ok();
     assert_eq!(node.port_files().len(), 4);
     // DEL of a removed pod still succeeds.
     for i in [0usize, 2, 4, 6, 8, 9] {
-        node.call("DEL", &format!("gc-{i}"), &pods[i].path, &format!("gcpod-{i}")).run().assert_ok();
+        node.call(
+            "DEL",
+            &format!("gc-{i}"),
+            &pods[i].path,
+            &format!("gcpod-{i}"),
+        )
+        .run()
+        .assert_ok();
     }
     for i in keep {
-        node.call("DEL", &format!("gc-{i}"), &pods[i].path, &format!("gcpod-{i}")).run().assert_ok();
+        node.call(
+            "DEL",
+            &format!("gc-{i}"),
+            &pods[i].path,
+            &format!("gcpod-{i}"),
+        )
+        .run()
+        .assert_ok();
     }
     assert!(node.port_files().is_empty());
 }

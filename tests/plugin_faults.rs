@@ -12,7 +12,11 @@ const UUID: &str = "0b1c2d3e-4f50-4172-8394-a5b6c7d8e9f0";
 
 fn setup() -> bool {
     if !is_root() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "needs root under CI=true");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "needs root under CI=true"
+        );
         eprintln!("SKIPPED: needs root (real-kernel test)");
         return false;
     }
@@ -21,20 +25,37 @@ fn setup() -> bool {
 }
 
 fn taps() -> Vec<String> {
-    link_names().into_iter().filter(|n| n.starts_with("tap")).collect()
+    link_names()
+        .into_iter()
+        .filter(|n| n.starts_with("tap"))
+        .collect()
 }
 
 /// No leaked link in either namespace, no port file, and every successful
 /// POST /vm was followed by a DELETE.
 fn assert_no_leak(node: &Node, pod: &NsFd, sim: Option<&Sim>) {
     assert!(taps().is_empty(), "leaked host links: {:?}", link_names());
-    assert!(pod.link_names().is_empty(), "leaked pod links: {:?}", pod.link_names());
-    assert!(node.port_files().is_empty(), "leaked port files: {:?}", node.port_files());
+    assert!(
+        pod.link_names().is_empty(),
+        "leaked pod links: {:?}",
+        pod.link_names()
+    );
+    assert!(
+        node.port_files().is_empty(),
+        "leaked port files: {:?}",
+        node.port_files()
+    );
     if let Some(sim) = sim {
         let text = std::fs::read_to_string(&sim.record).unwrap_or_default();
-        let posted = text.lines().any(|l| l.contains("\"POST\"") && l.contains("\"status\":200"));
+        let posted = text
+            .lines()
+            .any(|l| l.contains("\"POST\"") && l.contains("\"status\":200"));
         if posted {
-            assert!(sim.count("DELETE", "/vm/") > 0, "subscription left: {:?}", sim.requests());
+            assert!(
+                sim.count("DELETE", "/vm/") > 0,
+                "subscription left: {:?}",
+                sim.requests()
+            );
         }
     }
 }
@@ -44,13 +65,23 @@ fn agent_down_for_the_whole_deadline() {
     if !setup() {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let node = Node::with(port, json!({"poll-timeout": 1, "poll-retries": 2}));
     let pod = NsFd::new();
     let r = node.call("ADD", "c", &pod.path, "down").run();
     assert_eq!(r.code(), 11, "{r:?}");
-    assert!(r.msg().contains(&format!("127.0.0.1:{port}")), "names the agent: {r:?}");
-    assert!(r.msg().contains("k8s__default__down"), "names the VM: {r:?}");
+    assert!(
+        r.msg().contains(&format!("127.0.0.1:{port}")),
+        "names the agent: {r:?}"
+    );
+    assert!(
+        r.msg().contains("k8s__default__down"),
+        "names the VM: {r:?}"
+    );
     assert!(r.elapsed < Duration::from_secs(4), "{:?}", r.elapsed);
     assert_no_leak(&node, &pod, None);
     assert!(node.log().contains("k8s__default__down"), "logged");
@@ -66,8 +97,15 @@ fn vm_cfg_incomplete_until_the_deadline() {
     let pod = NsFd::new();
     let r = node.call("ADD", "c", &pod.path, "partial").run();
     assert_eq!(r.code(), 11, "{r:?}");
-    assert!(sim.count("GET", "/vm-cfg/") > 2, "retried with sleeps, not once");
-    assert!(sim.count("GET", "/vm-cfg/") < 40, "no tight loop: {}", sim.count("GET", "/vm-cfg/"));
+    assert!(
+        sim.count("GET", "/vm-cfg/") > 2,
+        "retried with sleeps, not once"
+    );
+    assert!(
+        sim.count("GET", "/vm-cfg/") < 40,
+        "no tight loop: {}",
+        sim.count("GET", "/vm-cfg/")
+    );
     assert_eq!(sim.count("POST", "/vm"), 0);
     assert_no_leak(&node, &pod, Some(&sim));
 }
@@ -85,9 +123,13 @@ fn post_answered_500_rolls_back_and_a_retry_succeeds() {
     assert!(r.msg().contains("POST"), "{r:?}");
     assert_no_leak(&node, &pod, Some(&sim));
     // kubelet retries the same sandbox: it works now.
-    node.call("ADD", "c-post", &pod.path, "post").run().assert_ok();
+    node.call("ADD", "c-post", &pod.path, "post")
+        .run()
+        .assert_ok();
     assert_eq!(pod.link_names().len(), 2);
-    node.call("DEL", "c-post", &pod.path, "post").run().assert_ok();
+    node.call("DEL", "c-post", &pod.path, "post")
+        .run()
+        .assert_ok();
     assert_no_leak(&node, &pod, Some(&sim));
 }
 
@@ -161,13 +203,26 @@ fn host_name_already_taken_fails_without_touching_the_other_link() {
     let node = Node::new(sim.port);
     let pod = NsFd::new();
     let tap = contrail_cni::vif::tap_name(UUID, "eth0");
-    ip(&["link", "add", &tap, "type", "veth", "peer", "name", "someone-else"]);
+    ip(&[
+        "link",
+        "add",
+        &tap,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "someone-else",
+    ]);
     let r = node.call("ADD", "c", &pod.path, "taken").run();
     assert!(!r.ok(), "{r:?}");
     assert!(r.msg().contains(&tap), "names the link: {r:?}");
     let mut links = link_names();
     links.sort();
-    assert_eq!(links, vec!["someone-else".to_string(), tap.clone()], "the other link stays");
+    assert_eq!(
+        links,
+        vec!["someone-else".to_string(), tap.clone()],
+        "the other link stays"
+    );
     assert!(pod.link_names().is_empty());
     assert!(node.port_files().is_empty());
     assert_eq!(sim.count("POST", "/vm"), 0);
@@ -186,7 +241,12 @@ fn netns_vanishing_mid_add_leaves_nothing_after_del() {
     let mut child = call.command().spawn().unwrap();
     {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(call.stdin.to_string().as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(call.stdin.to_string().as_bytes())
+            .unwrap();
     }
     std::thread::sleep(Duration::from_millis(150));
     drop(pod); // the runtime deleted the namespace while ADD was polling
@@ -212,7 +272,9 @@ fn kill_9_at_random_points_then_retry_and_del() {
         .as_nanos() as u64;
     eprintln!("seed {seed}");
     for round in 0..12 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let delay = Duration::from_micros((seed >> 33) % 120_000);
         let pod = NsFd::new();
         let cid = format!("kill-{round}");
@@ -220,17 +282,26 @@ fn kill_9_at_random_points_then_retry_and_del() {
         let mut child = call.command().spawn().unwrap();
         {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(call.stdin.to_string().as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(call.stdin.to_string().as_bytes())
+                .unwrap();
         }
         let start = Instant::now();
         std::thread::sleep(delay);
         let _ = child.kill();
         let _ = child.wait();
         eprintln!("round {round}: killed after {:?}", start.elapsed());
-        let retry = node.call("ADD", &cid, &pod.path, &format!("k{round}")).run();
+        let retry = node
+            .call("ADD", &cid, &pod.path, &format!("k{round}"))
+            .run();
         retry.assert_ok();
         assert_eq!(pod.link_names().len(), 2, "round {round}");
-        node.call("DEL", &cid, &pod.path, &format!("k{round}")).run().assert_ok();
+        node.call("DEL", &cid, &pod.path, &format!("k{round}"))
+            .run()
+            .assert_ok();
         assert!(taps().is_empty(), "round {round}: {:?}", link_names());
         assert!(pod.link_names().is_empty(), "round {round}");
         assert!(node.port_files().is_empty(), "round {round}");

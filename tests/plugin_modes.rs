@@ -8,7 +8,11 @@ use serde_json::json;
 
 fn setup() -> bool {
     if !is_root() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "needs root under CI=true");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "needs root under CI=true"
+        );
         eprintln!("SKIPPED: needs root (real-kernel test)");
         return false;
     }
@@ -17,7 +21,10 @@ fn setup() -> bool {
 }
 
 fn taps() -> Vec<String> {
-    link_names().into_iter().filter(|n| n.starts_with("tap")).collect()
+    link_names()
+        .into_iter()
+        .filter(|n| n.starts_with("tap"))
+        .collect()
 }
 
 /// Three delegate calls for a 3-network pod, as Multus makes them: each
@@ -31,7 +38,11 @@ fn multus_delegates_touch_only_their_network() {
     let sim = Sim::start(&["--networks", "2", "--network-names", "blue,red"]);
     let node = Node::new(sim.port);
     let pod = NsFd::new();
-    let nets = [("contrail-k8s-cni", "eth0"), ("blue", "net1"), ("red", "net2")];
+    let nets = [
+        ("contrail-k8s-cni", "eth0"),
+        ("blue", "net1"),
+        ("red", "net2"),
+    ];
     let call = |cmd: &str, name: &str, ifname: &str| {
         node.call(cmd, "c-multus", &pod.path, "mpod")
             .env("CNI_IFNAME", ifname)
@@ -47,15 +58,27 @@ fn multus_delegates_touch_only_their_network() {
         assert_eq!(ifs.len(), 2, "one network per delegate call: {r}");
         assert_eq!(ifs[1]["name"], *ifname);
         assert_eq!(r["ips"].as_array().unwrap().len(), 1);
-        assert_eq!(r["routes"].as_array().map_or(0, Vec::len), usize::from(i == 0), "default route on the default network only: {r}");
+        assert_eq!(
+            r["routes"].as_array().map_or(0, Vec::len),
+            usize::from(i == 0),
+            "default route on the default network only: {r}"
+        );
         let mut names = pod.link_names();
         names.sort();
         let mut want: Vec<String> = nets[..=i].iter().map(|(_, n)| n.to_string()).collect();
         want.sort();
         assert_eq!(names, want);
-        assert!(cache.exists(), "the /vm-cfg answer is cached for the next delegates");
+        assert!(
+            cache.exists(),
+            "the /vm-cfg answer is cached for the next delegates"
+        );
     }
-    assert_eq!(sim.count("GET", "/vm-cfg/"), 1, "/vm-cfg fetched once: {:?}", sim.requests());
+    assert_eq!(
+        sim.count("GET", "/vm-cfg/"),
+        1,
+        "/vm-cfg fetched once: {:?}",
+        sim.requests()
+    );
     assert_eq!(taps().len(), 3);
 
     for (i, (name, ifname)) in nets.iter().enumerate().rev() {
@@ -64,11 +87,19 @@ fn multus_delegates_touch_only_their_network() {
         assert!(!names.contains(&ifname.to_string()));
         assert_eq!(names.len(), i, "only {ifname} went: {names:?}");
         assert_eq!(taps().len(), i);
-        assert_eq!(cache.exists(), i > 0, "the cache goes with the last interface");
+        assert_eq!(
+            cache.exists(),
+            i > 0,
+            "the cache goes with the last interface"
+        );
     }
     assert!(node.port_files().is_empty());
     assert!(node.vm_dirs().is_empty());
-    assert_eq!(sim.count("DELETE", "/vm/"), 1, "unsubscribed once, with the last interface");
+    assert_eq!(
+        sim.count("DELETE", "/vm/"),
+        1,
+        "unsubscribed once, with the last interface"
+    );
 }
 
 #[test]
@@ -113,10 +144,14 @@ fn stale_multus_cache_of_an_older_sandbox_is_not_reused() {
         json!({"container-id": "old-sandbox", "pod-uid": "", "vmis": []}).to_string(),
     )
     .unwrap();
-    let r = node.call("ADD", "c-new", &pod.path, "spod").run_under("multus");
+    let r = node
+        .call("ADD", "c-new", &pod.path, "spod")
+        .run_under("multus");
     r.assert_ok();
     assert_eq!(sim.count("GET", "/vm-cfg/"), 1, "the agent was asked again");
-    node.call("DEL", "c-new", &pod.path, "spod").run_under("multus").assert_ok();
+    node.call("DEL", "c-new", &pod.path, "spod")
+        .run_under("multus")
+        .assert_ok();
     assert!(!cache_dir.join("k8s__default__spod").exists());
 }
 
@@ -126,20 +161,39 @@ fn nested_mode_fails_cleanly_on_a_kernel_without_vlan() {
         return;
     }
     let sim = Sim::start(&["--nested"]);
-    let node = Node::with(sim.port, json!({"vif-type": "macvlan", "parent-interface": "ens3"}));
-    ip(&["link", "add", "ens3", "type", "veth", "peer", "name", "ens3-peer"]);
+    let node = Node::with(
+        sim.port,
+        json!({"vif-type": "macvlan", "parent-interface": "ens3"}),
+    );
+    ip(&[
+        "link",
+        "add",
+        "ens3",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "ens3-peer",
+    ]);
     ip(&["link", "set", "ens3", "up"]);
     let pod = NsFd::new();
     let r = node.call("ADD", "c-nested", &pod.path, "npod").run();
     if r.ok() {
         eprintln!("this kernel supports 802.1Q: checking the full nested path");
         assert_eq!(pod.link_names(), vec!["eth0".to_string()]);
-        let vlans: Vec<_> = link_names().into_iter().filter(|n| n.starts_with("vlan")).collect();
+        let vlans: Vec<_> = link_names()
+            .into_iter()
+            .filter(|n| n.starts_with("vlan"))
+            .collect();
         assert_eq!(vlans.len(), 1);
         assert_eq!(sim.count("POST", "/vm"), 0, "nested mode never POSTs");
-        node.call("DEL", "c-nested", &pod.path, "npod").run().assert_ok();
+        node.call("DEL", "c-nested", &pod.path, "npod")
+            .run()
+            .assert_ok();
     } else {
-        eprintln!("SKIPPED the live VLAN half: kernel has no 802.1Q support; checking the clean failure");
+        eprintln!(
+            "SKIPPED the live VLAN half: kernel has no 802.1Q support; checking the clean failure"
+        );
         assert!(r.msg().contains("802.1Q"), "{r:?}");
     }
     let mut left = link_names();
@@ -157,7 +211,10 @@ fn nested_mode_refuses_a_vmi_without_vlan() {
         return;
     }
     let sim = Sim::start(&[]); // ordinary VMIs: vlan-id 65535
-    let node = Node::with(sim.port, json!({"vif-type": "macvlan", "parent-interface": "ens3"}));
+    let node = Node::with(
+        sim.port,
+        json!({"vif-type": "macvlan", "parent-interface": "ens3"}),
+    );
     let pod = NsFd::new();
     let r = node.call("ADD", "c-novlan", &pod.path, "novlan").run();
     assert_eq!(r.code(), 7, "{r:?}");
@@ -174,7 +231,9 @@ fn macvlan_half_is_born_in_the_pod_on_a_veth_parent() {
     }
     use contrail_cni::netlink::Socket;
     use contrail_cni::netns::NetNs;
-    ip(&["link", "add", "par0", "type", "veth", "peer", "name", "par1"]);
+    ip(&[
+        "link", "add", "par0", "type", "veth", "peer", "name", "par1",
+    ]);
     let pod = NsFd::new();
     let ns = NetNs::open(&pod.path).unwrap();
     let mut host = Socket::new().unwrap();
@@ -183,7 +242,10 @@ fn macvlan_half_is_born_in_the_pod_on_a_veth_parent() {
     contrail_cni::vif::create_macvlan(&mut host, &ns, parent.index, "eth0", mac, 1400).unwrap();
     let shown = pod.ip(&["-d", "link", "show", "eth0"]);
     assert!(shown.contains("macvlan mode vepa"), "{shown}");
-    assert!(shown.contains("02:00:00:00:aa:01") && shown.contains("mtu 1400"), "{shown}");
+    assert!(
+        shown.contains("02:00:00:00:aa:01") && shown.contains("mtu 1400"),
+        "{shown}"
+    );
     assert!(!link_names().contains(&"eth0".to_string()));
     // Deleting the lower device takes the macvlan with it, across namespaces.
     ip(&["link", "del", "par0"]);
@@ -197,9 +259,15 @@ fn mesos_mode_notifies_the_manager_then_runs_the_normal_flow() {
     }
     let sim = Sim::start(&[]);
     let mgr = Recorder::start();
-    let node = Node::with(sim.port, json!({"mode": "mesos", "mesos-ip": "127.0.0.1", "mesos-port": mgr.port.to_string()}));
+    let node = Node::with(
+        sim.port,
+        json!({"mode": "mesos", "mesos-ip": "127.0.0.1", "mesos-port": mgr.port.to_string()}),
+    );
     let pod = NsFd::new();
-    let call = |cmd: &str| node.call(cmd, "mesos-task-1", &pod.path, "ignored").unset("CNI_ARGS");
+    let call = |cmd: &str| {
+        node.call(cmd, "mesos-task-1", &pod.path, "ignored")
+            .unset("CNI_ARGS")
+    };
     let add = call("ADD");
     let r = add.run();
     r.assert_ok();
@@ -217,5 +285,8 @@ fn mesos_mode_notifies_the_manager_then_runs_the_normal_flow() {
         let args: serde_json::Value = serde_json::from_str(v["args"].as_str().unwrap()).unwrap();
         assert_eq!(args, add.stdin, "args carries the stdin config");
     }
-    assert!(sim.requests().iter().any(|(_, p, _)| p == "/vm-cfg/mesos-task-1"));
+    assert!(sim
+        .requests()
+        .iter()
+        .any(|(_, p, _)| p == "/vm-cfg/mesos-task-1"));
 }

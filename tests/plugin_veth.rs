@@ -9,7 +9,11 @@ use serde_json::{json, Value};
 
 fn setup() -> bool {
     if !is_root() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "needs root under CI=true");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "needs root under CI=true"
+        );
         eprintln!("SKIPPED: needs root (real-kernel test)");
         return false;
     }
@@ -18,16 +22,31 @@ fn setup() -> bool {
 }
 
 fn taps() -> Vec<String> {
-    link_names().into_iter().filter(|n| n.starts_with("tap")).collect()
+    link_names()
+        .into_iter()
+        .filter(|n| n.starts_with("tap"))
+        .collect()
 }
 
 /// Nothing of the pod is left: no tap on the host, only `lo` in the pod,
 /// no port file, no VM directory.
 fn assert_clean(node: &Node, pod: &NsFd) {
     assert!(taps().is_empty(), "leaked host links: {:?}", link_names());
-    assert!(pod.link_names().is_empty(), "leaked pod links: {:?}", pod.link_names());
-    assert!(node.port_files().is_empty(), "leaked port files: {:?}", node.port_files());
-    assert!(node.vm_dirs().is_empty(), "leaked VM dirs: {:?}", node.vm_dirs());
+    assert!(
+        pod.link_names().is_empty(),
+        "leaked pod links: {:?}",
+        pod.link_names()
+    );
+    assert!(
+        node.port_files().is_empty(),
+        "leaked port files: {:?}",
+        node.port_files()
+    );
+    assert!(
+        node.vm_dirs().is_empty(),
+        "leaked VM dirs: {:?}",
+        node.vm_dirs()
+    );
 }
 
 #[test]
@@ -46,16 +65,25 @@ fn add_configures_the_pod_and_del_removes_everything() {
     assert_eq!(ifs.len(), 2, "{r}");
     let tap = ifs[0]["name"].as_str().unwrap().to_string();
     assert!(tap.starts_with("tap") && tap.len() == 15, "{tap}");
-    assert!(ifs[0].get("sandbox").is_none() || ifs[0]["sandbox"] == "", "{r}");
+    assert!(
+        ifs[0].get("sandbox").is_none() || ifs[0]["sandbox"] == "",
+        "{r}"
+    );
     assert_eq!(ifs[1]["name"], "eth0");
     assert_eq!(ifs[1]["sandbox"], pod.path.as_str());
     let ip0 = &r["ips"][0];
     assert_eq!(ip0["interface"], 1);
-    assert!(ip0.get("version").is_none(), "1.0.0 has no ips[].version: {r}");
+    assert!(
+        ip0.get("version").is_none(),
+        "1.0.0 has no ips[].version: {r}"
+    );
     let addr = ip0["address"].as_str().unwrap().to_string();
     let gw = ip0["gateway"].as_str().unwrap().to_string();
     assert_eq!(r["routes"][0]["dst"], "0.0.0.0/0");
-    assert!(!r["dns"]["nameservers"].as_array().unwrap().is_empty(), "{r}");
+    assert!(
+        !r["dns"]["nameservers"].as_array().unwrap().is_empty(),
+        "{r}"
+    );
 
     // The kernel agrees with the result.
     let addrs = pod.ip(&["-o", "addr", "show", "dev", "eth0"]);
@@ -63,17 +91,29 @@ fn add_configures_the_pod_and_del_removes_everything() {
     let mac = ifs[1]["mac"].as_str().unwrap();
     assert!(pod.ip(&["link", "show", "eth0"]).contains(mac));
     let routes = pod.ip(&["route", "show", "default"]);
-    assert!(routes.contains(&format!("via {gw}")) && routes.contains("onlink"), "{routes}");
+    assert!(
+        routes.contains(&format!("via {gw}")) && routes.contains("onlink"),
+        "{routes}"
+    );
     assert!(pod.ip(&["link", "show", "lo"]).contains("UP"));
     let tap_state = ip(&["link", "show", &tap]);
-    assert!(tap_state.contains(",UP") || tap_state.contains("<UP"), "{tap_state}");
+    assert!(
+        tap_state.contains(",UP") || tap_state.contains("<UP"),
+        "{tap_state}"
+    );
     assert_eq!(
-        std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{tap}/accept_ra")).unwrap().trim(),
+        std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{tap}/accept_ra"))
+            .unwrap()
+            .trim(),
         "0"
     );
 
     // The agent got the subscription and the port file matches it.
-    let posts: Vec<_> = sim.requests().into_iter().filter(|(m, _, _)| m == "POST").collect();
+    let posts: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|(m, _, _)| m == "POST")
+        .collect();
     assert_eq!(posts.len(), 1);
     let body: Value = serde_json::from_str(&posts[0].2).unwrap();
     assert_eq!(body["host-ifname"], tap.as_str());
@@ -106,7 +146,12 @@ fn multi_network_pod_gets_every_interface_and_one_default_route() {
     let add = node.call("ADD", "c-multi", &pod.path, "multi").run();
     add.assert_ok();
     let r = add.json();
-    let names: Vec<&str> = r["interfaces"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = r["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names.len(), 6, "{r}");
     for n in ["eth0", "eth1", "eth2"] {
         assert!(names.contains(&n), "{names:?}");
@@ -116,7 +161,11 @@ fn multi_network_pod_gets_every_interface_and_one_default_route() {
         let idx = ip["interface"].as_u64().unwrap() as usize;
         let ifname = r["interfaces"][idx]["name"].as_str().unwrap();
         let addr = ip["address"].as_str().unwrap();
-        assert!(pod.ip(&["-o", "addr", "show", "dev", ifname]).contains(addr), "{addr} on {ifname}");
+        assert!(
+            pod.ip(&["-o", "addr", "show", "dev", ifname])
+                .contains(addr),
+            "{addr} on {ifname}"
+        );
     }
     let defaults = pod.ip(&["route", "show", "default"]);
     assert_eq!(defaults.lines().count(), 1, "{defaults}");
@@ -125,7 +174,9 @@ fn multi_network_pod_gets_every_interface_and_one_default_route() {
     assert_eq!(node.port_files().len(), 3);
     assert_eq!(sim.count("POST", "/vm"), 3);
 
-    node.call("DEL", "c-multi", &pod.path, "multi").run().assert_ok();
+    node.call("DEL", "c-multi", &pod.path, "multi")
+        .run()
+        .assert_ok();
     assert_clean(&node, &pod);
 }
 
@@ -136,10 +187,18 @@ fn result_shape_follows_every_cni_version() {
     }
     let sim = Sim::start(&[]);
     let node = Node::new(sim.port);
-    for (i, version) in ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"].iter().enumerate() {
+    for (i, version) in [
+        "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
+    ]
+    .iter()
+    .enumerate()
+    {
         let pod = NsFd::new();
         let cid = format!("cv{i}");
-        let r = node.call("ADD", &cid, &pod.path, &format!("v{i}")).conf("cniVersion", json!(version)).run();
+        let r = node
+            .call("ADD", &cid, &pod.path, &format!("v{i}"))
+            .conf("cniVersion", json!(version))
+            .run();
         r.assert_ok();
         let r = r.json();
         assert_eq!(r["cniVersion"], *version);
@@ -158,7 +217,10 @@ fn result_shape_follows_every_cni_version() {
                 assert_eq!(r["interfaces"][1]["mtu"], 1500, "{r}");
             }
         }
-        node.call("DEL", &cid, &pod.path, &format!("v{i}")).conf("cniVersion", json!(version)).run().assert_ok();
+        node.call("DEL", &cid, &pod.path, &format!("v{i}"))
+            .conf("cniVersion", json!(version))
+            .run()
+            .assert_ok();
         assert_clean(&node, &pod);
     }
 }
@@ -175,15 +237,26 @@ fn chained_prev_result_is_kept_and_reindexed() {
         "interfaces": [{"name": "sriov0", "sandbox": pod.path}],
         "ips": [{"address": "192.168.50.2/24", "interface": 0}],
         "dns": {"nameservers": ["192.168.50.53"]}});
-    let r = node.call("ADD", "c-chain", &pod.path, "chain").conf("prevResult", prev).run();
+    let r = node
+        .call("ADD", "c-chain", &pod.path, "chain")
+        .conf("prevResult", prev)
+        .run();
     r.assert_ok();
     let r = r.json();
     assert_eq!(r["interfaces"][0]["name"], "sriov0");
     assert_eq!(r["interfaces"].as_array().unwrap().len(), 3);
     assert_eq!(r["ips"][0]["address"], "192.168.50.2/24");
-    assert_eq!(r["ips"][1]["interface"], 2, "our ip points at our eth0: {r}");
-    assert!(r["dns"]["nameservers"].as_array().unwrap().contains(&json!("192.168.50.53")));
-    node.call("DEL", "c-chain", &pod.path, "chain").run().assert_ok();
+    assert_eq!(
+        r["ips"][1]["interface"], 2,
+        "our ip points at our eth0: {r}"
+    );
+    assert!(r["dns"]["nameservers"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("192.168.50.53")));
+    node.call("DEL", "c-chain", &pod.path, "chain")
+        .run()
+        .assert_ok();
 }
 
 #[test]
@@ -194,7 +267,9 @@ fn existing_interface_in_the_pod_fails_add_without_leaks() {
     let sim = Sim::start(&[]);
     let node = Node::new(sim.port);
     let pod = NsFd::new();
-    pod.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "other"]);
+    pod.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "other",
+    ]);
     let r = node.call("ADD", "c-exists", &pod.path, "exists").run();
     assert_eq!(r.code(), 4, "{r:?}");
     assert!(r.msg().contains("eth0"), "{r:?}");
@@ -212,18 +287,29 @@ fn del_of_an_older_sandbox_leaves_the_new_one_alone() {
     let node = Node::new(sim.port);
     let old = NsFd::new();
     let new = NsFd::new();
-    node.call("ADD", "sandbox-1", &old.path, "sts-0").run().assert_ok();
+    node.call("ADD", "sandbox-1", &old.path, "sts-0")
+        .run()
+        .assert_ok();
     // kubelet retried: a new sandbox of the same pod, before the old DEL.
-    node.call("ADD", "sandbox-2", &new.path, "sts-0").run().assert_ok();
+    node.call("ADD", "sandbox-2", &new.path, "sts-0")
+        .run()
+        .assert_ok();
     assert_eq!(taps().len(), 1, "the new sandbox took the pod's VMI over");
-    assert!(old.link_names().is_empty(), "the old sandbox's veth went with its tap");
+    assert!(
+        old.link_names().is_empty(),
+        "the old sandbox's veth went with its tap"
+    );
     // The late DEL of the old sandbox must not touch the new one.
-    node.call("DEL", "sandbox-1", &old.path, "sts-0").run().assert_ok();
+    node.call("DEL", "sandbox-1", &old.path, "sts-0")
+        .run()
+        .assert_ok();
     assert_eq!(taps().len(), 1);
     assert_eq!(new.link_names(), vec!["eth0".to_string()]);
     assert_eq!(node.port_files().len(), 1);
     assert_eq!(sim.count("DELETE", "/vm/"), 0);
-    node.call("DEL", "sandbox-2", &new.path, "sts-0").run().assert_ok();
+    node.call("DEL", "sandbox-2", &new.path, "sts-0")
+        .run()
+        .assert_ok();
     assert_clean(&node, &new);
 }
 
@@ -234,13 +320,21 @@ fn del_without_add_and_with_a_vanished_netns_succeeds() {
     }
     let sim = Sim::start(&[]);
     let node = Node::new(sim.port);
-    node.call("DEL", "never-added", "/proc/1/ns/nonexistent", "ghost").run().assert_ok();
-    node.call("DEL", "never-added", "", "ghost").run().assert_ok();
+    node.call("DEL", "never-added", "/proc/1/ns/nonexistent", "ghost")
+        .run()
+        .assert_ok();
+    node.call("DEL", "never-added", "", "ghost")
+        .run()
+        .assert_ok();
     let pod = NsFd::new();
-    node.call("ADD", "c-vanish", &pod.path, "vanish").run().assert_ok();
+    node.call("ADD", "c-vanish", &pod.path, "vanish")
+        .run()
+        .assert_ok();
     let path = pod.path.clone();
     drop(pod); // the namespace is gone; its veth end went with it
-    node.call("DEL", "c-vanish", &path, "vanish").run().assert_ok();
+    node.call("DEL", "c-vanish", &path, "vanish")
+        .run()
+        .assert_ok();
     assert!(taps().is_empty());
     assert!(node.port_files().is_empty());
 }
@@ -253,7 +347,9 @@ fn del_while_the_agent_is_down_still_cleans_up() {
     let sim = Sim::start(&[]);
     let node = Node::new(sim.port);
     let pod = NsFd::new();
-    node.call("ADD", "c-down", &pod.path, "down").run().assert_ok();
+    node.call("ADD", "c-down", &pod.path, "down")
+        .run()
+        .assert_ok();
     drop(sim);
     let r = node.call("DEL", "c-down", &pod.path, "down").run();
     r.assert_ok();
@@ -269,8 +365,13 @@ fn del_without_cni_args_finds_the_container_by_scanning() {
     let sim = Sim::start(&[]);
     let node = Node::new(sim.port);
     let pod = NsFd::new();
-    node.call("ADD", "c-noargs", &pod.path, "noargs").run().assert_ok();
-    node.call("DEL", "c-noargs", &pod.path, "noargs").unset("CNI_ARGS").run().assert_ok();
+    node.call("ADD", "c-noargs", &pod.path, "noargs")
+        .run()
+        .assert_ok();
+    node.call("DEL", "c-noargs", &pod.path, "noargs")
+        .unset("CNI_ARGS")
+        .run()
+        .assert_ok();
     assert_clean(&node, &pod);
 }
 
@@ -291,7 +392,15 @@ fn twenty_pods_in_parallel_five_rounds() {
                     .map(|(i, pod)| {
                         let node = &node;
                         let cmd = cmd.to_string();
-                        s.spawn(move || node.call(&cmd, &format!("r{round}-p{i}"), &pod.path, &format!("par-{i}")).run())
+                        s.spawn(move || {
+                            node.call(
+                                &cmd,
+                                &format!("r{round}-p{i}"),
+                                &pod.path,
+                                &format!("par-{i}"),
+                            )
+                            .run()
+                        })
                     })
                     .collect();
                 for h in handles {

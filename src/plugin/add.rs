@@ -43,6 +43,8 @@ enum Undo {
     },
     /// Undone last, when this container has no port file left.
     MultusCache(String),
+    /// Undone last: the VM directory, once empty.
+    VmDir(String),
 }
 
 #[derive(Default)]
@@ -72,7 +74,7 @@ impl Rollback {
                     }
                 }
                 Undo::PortFile { vm_name, vmi } => ctx.store.remove_port(vm_name, vmi),
-                Undo::Subscription { .. } | Undo::MultusCache(_) => {
+                Undo::Subscription { .. } | Undo::MultusCache(_) | Undo::VmDir(_) => {
                     deferred.push(undo);
                     continue;
                 }
@@ -81,12 +83,16 @@ impl Rollback {
                 warn!("rollback: {e}");
             }
         }
+        // With the port files gone, the VM directory, the agent
+        // subscription and the Multus cache follow when nothing else of the
+        // pod is left.
         let own = |owner: &str| owner == ctx.container_id();
         for undo in deferred {
             match undo {
                 Undo::Subscription { vm_name, vm_uuid } => {
                     finish_vm(ctx, &vm_name, Some(&vm_uuid), &own)
                 }
+                Undo::VmDir(vm_name) => finish_vm(ctx, &vm_name, None, &own),
                 Undo::MultusCache(vm_name) => {
                     let (left, _) = ctx.store.read_ports(&vm_name);
                     if !left.iter().any(|p| p.port.vm_id == ctx.container_id()) {
@@ -411,6 +417,9 @@ fn attach(
         index: p.index,
         vlan_id: p.vlan_id,
     };
+    if !undo.0.iter().any(|u| matches!(u, Undo::VmDir(_))) {
+        undo.push(Undo::VmDir(vm_name.to_string()));
+    }
     ctx.store.write_port(&pf)?;
     undo.push(Undo::PortFile {
         vm_name: vm_name.to_string(),

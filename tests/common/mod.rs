@@ -247,7 +247,8 @@ impl Node {
         let conf = serde_json::json!({"cniVersion": "1.0.0", "name": "contrail-k8s-cni",
             "type": "contrail-k8s-cni", "contrail": contrail});
         std::fs::create_dir_all(dir.path().join("net.d")).expect("net.d");
-        std::fs::write(dir.path().join("net.d/10-contrail.conf"), conf.to_string()).expect("node file");
+        std::fs::write(dir.path().join("net.d/10-contrail.conf"), conf.to_string())
+            .expect("node file");
         Node { dir, port }
     }
 
@@ -268,7 +269,10 @@ impl Node {
         for vm in vms.flatten() {
             for f in std::fs::read_dir(vm.path()).into_iter().flatten().flatten() {
                 let text = std::fs::read_to_string(f.path()).unwrap_or_default();
-                out.push((f.path(), serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)));
+                out.push((
+                    f.path(),
+                    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+                ));
             }
         }
         out
@@ -288,7 +292,10 @@ impl Node {
     pub fn call(&self, command: &str, container_id: &str, netns: &str, pod: &str) -> Call {
         Call {
             env: vec![
-                ("CONTRAIL_CNI_CONF_DIRS".into(), self.dir.path().join("net.d").display().to_string()),
+                (
+                    "CONTRAIL_CNI_CONF_DIRS".into(),
+                    self.dir.path().join("net.d").display().to_string(),
+                ),
                 ("CNI_COMMAND".into(), command.into()),
                 ("CNI_CONTAINERID".into(), container_id.into()),
                 ("CNI_NETNS".into(), netns.into()),
@@ -324,7 +331,8 @@ impl Outcome {
         self.status.success()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
     }
     /// The CNI error code, asserting the error shape.
     pub fn code(&self) -> u64 {
@@ -333,7 +341,9 @@ impl Outcome {
         assert_ne!(self.status.code(), Some(101), "panic exit: {self:?}");
         let v = self.json();
         assert!(v["msg"].is_string(), "error without msg: {v}");
-        v["code"].as_u64().unwrap_or_else(|| panic!("error without code: {v}"))
+        v["code"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("error without code: {v}"))
     }
     pub fn msg(&self) -> String {
         self.json()["msg"].as_str().unwrap_or_default().to_string()
@@ -461,11 +471,15 @@ impl Recorder {
                             .lines()
                             .find_map(|l| {
                                 let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse().ok())?
                             })
                             .unwrap_or(0);
                         if buf.len() >= end + 4 + len {
-                            break (head, String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned());
+                            break (
+                                head,
+                                String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned(),
+                            );
                         }
                     }
                 };
@@ -473,7 +487,9 @@ impl Recorder {
                 let method = parts.next().unwrap_or_default().to_string();
                 let path = parts.next().unwrap_or_default().to_string();
                 log.lock().unwrap().push((method, path, body));
-                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+                );
             }
         });
         Recorder { port, seen }
