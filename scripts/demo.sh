@@ -67,7 +67,7 @@ ip netns exec demo-pod ping -c 3 -W 1 "$gw"
 
 step "host side: the tap, the port file the agent reloads"
 ip -br link | grep '^tap' || true
-find "$work/ports" -type f -exec sh -c 'echo "$1:"; cat "$1"; echo' _ {} \;
+find "$work/ports/vm" -type f -exec sh -c 'echo "$1:"; cat "$1"; echo' _ {} \;
 
 step "DEL"
 CNI_COMMAND=DEL "$bin" <<<"$stdin"
@@ -76,7 +76,7 @@ echo "exit $?"
 step "nothing left"
 echo "host links:   $(ip -br link | awk '{print $1}' | tr '\n' ' ')"
 echo "pod links:    $(ip -n demo-pod -br link | awk '{print $1}' | tr '\n' ' ')"
-echo "port files:   $(find "$work/ports" -type f 2>/dev/null | wc -l)"
+echo "port files:   $(find "$work/ports/vm" -type f 2>/dev/null | wc -l)"
 echo "agent saw:    $(python3 -c 'import json,sys; print(", ".join(j["method"]+" "+j["path"] for j in map(json.loads, open(sys.argv[1]))))' "$work/requests.jsonl" 2>/dev/null || true)"
 step "the plugin's log"
 cat "$work/cni.log"

@@ -3,11 +3,10 @@
 //! network namespace, so each simulator has a private loopback.
 
 mod common;
-mod simulator;
 
+use common::{Capture, Sim};
 use contrail_cni::agent::{mesos_notify, Agent, PortRequest, VmiConfig};
 use contrail_cni::cni::error::code;
-use simulator::{Capture, Sim};
 use std::time::{Duration, Instant};
 
 const POD: &str = "k8s__default__web-1";

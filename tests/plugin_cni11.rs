@@ -6,20 +6,6 @@ use common::*;
 use serde_json::json;
 use std::time::Duration;
 
-fn setup() -> bool {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "needs root under CI=true"
-        );
-        eprintln!("SKIPPED: needs root (real-kernel test)");
-        return false;
-    }
-    enter_fresh_netns();
-    true
-}
-
 #[test]
 fn check_passes_after_add_and_names_a_removed_address() {
     if !setup() {

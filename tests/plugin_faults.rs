@@ -10,27 +10,6 @@ use std::time::{Duration, Instant};
 
 const UUID: &str = "0b1c2d3e-4f50-4172-8394-a5b6c7d8e9f0";
 
-fn setup() -> bool {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "needs root under CI=true"
-        );
-        eprintln!("SKIPPED: needs root (real-kernel test)");
-        return false;
-    }
-    enter_fresh_netns();
-    true
-}
-
-fn taps() -> Vec<String> {
-    link_names()
-        .into_iter()
-        .filter(|n| n.starts_with("tap"))
-        .collect()
-}
-
 /// No leaked link in either namespace, no port file, and every successful
 /// POST /vm was followed by a DELETE.
 fn assert_no_leak(node: &Node, pod: &NsFd, sim: Option<&Sim>) {

@@ -6,27 +6,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-fn setup() -> bool {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "needs root under CI=true"
-        );
-        eprintln!("SKIPPED: needs root (real-kernel test)");
-        return false;
-    }
-    enter_fresh_netns();
-    true
-}
-
-fn taps() -> Vec<String> {
-    link_names()
-        .into_iter()
-        .filter(|n| n.starts_with("tap"))
-        .collect()
-}
-
 /// Three delegate calls for a 3-network pod, as Multus makes them: each
 /// with its network `name` and its own CNI_IFNAME, from a parent process
 /// called `multus`.
@@ -258,7 +237,7 @@ fn mesos_mode_notifies_the_manager_then_runs_the_normal_flow() {
         return;
     }
     let sim = Sim::start(&[]);
-    let mgr = Recorder::start();
+    let mgr = Capture::start(200, "{}");
     let node = Node::with(
         sim.port,
         json!({"mode": "mesos", "mesos-ip": "127.0.0.1", "mesos-port": mgr.port.to_string()}),
@@ -274,11 +253,13 @@ fn mesos_mode_notifies_the_manager_then_runs_the_normal_flow() {
     assert_eq!(pod.link_names(), vec!["eth0".to_string()]);
     call("DEL").run().assert_ok();
     assert!(pod.link_names().is_empty());
-    let seen = mgr.seen.lock().unwrap().clone();
+    let seen = mgr.requests();
     assert_eq!(seen.len(), 2, "{seen:?}");
-    for ((method, path, body), cmd) in seen.iter().zip(["ADD", "DEL"]) {
-        assert_eq!(method, "POST");
-        assert_eq!(path, &format!("/{}_cni_info", cmd.to_lowercase()));
+    for ((head, body), cmd) in seen.iter().zip(["ADD", "DEL"]) {
+        assert!(
+            head.starts_with(&format!("POST /{}_cni_info ", cmd.to_lowercase())),
+            "{head}"
+        );
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["cid"], "mesos-task-1");
         assert_eq!(v["cmd"], cmd);
@@ -288,5 +269,5 @@ fn mesos_mode_notifies_the_manager_then_runs_the_normal_flow() {
     assert!(sim
         .requests()
         .iter()
-        .any(|(_, p, _)| p == "/vm-cfg/mesos-task-1"));
+        .any(|r| r.path == "/vm-cfg/mesos-task-1"));
 }

@@ -7,27 +7,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-fn setup() -> bool {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "needs root under CI=true"
-        );
-        eprintln!("SKIPPED: needs root (real-kernel test)");
-        return false;
-    }
-    enter_fresh_netns();
-    true
-}
-
-fn taps() -> Vec<String> {
-    link_names()
-        .into_iter()
-        .filter(|n| n.starts_with("tap"))
-        .collect()
-}
-
 /// Nothing of the pod is left: no tap on the host, only `lo` in the pod,
 /// no port file, no VM directory.
 fn assert_clean(node: &Node, pod: &NsFd) {
@@ -112,10 +91,10 @@ fn add_configures_the_pod_and_del_removes_everything() {
     let posts: Vec<_> = sim
         .requests()
         .into_iter()
-        .filter(|(m, _, _)| m == "POST")
+        .filter(|r| r.method == "POST")
         .collect();
     assert_eq!(posts.len(), 1);
-    let body: Value = serde_json::from_str(&posts[0].2).unwrap();
+    let body: Value = serde_json::from_str(&posts[0].body).unwrap();
     assert_eq!(body["host-ifname"], tap.as_str());
     assert_eq!(body["vm-name"], "k8s__default__web-1");
     assert_eq!(body["vm-id"], "c1");

@@ -3,10 +3,10 @@
 //! validation, subscriptions, faults, recording, keep-alive, data plane.
 
 mod common;
-mod simulator;
 
+use common::simulator::{raw_http, split_response};
+use common::Sim;
 use serde_json::Value;
-use simulator::{raw_http, split_response, Sim};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;

@@ -32,6 +32,31 @@ macro_rules! require_root {
     };
 }
 
+/// The start of every real-kernel test: false (skip, with a message) when
+/// not root, a failure under `CI=true`; otherwise the calling thread is moved
+/// into a fresh network namespace, its "host".
+pub fn setup() -> bool {
+    if !is_root() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "needs root under CI=true"
+        );
+        eprintln!("SKIPPED: needs root (real-kernel test)");
+        return false;
+    }
+    enter_fresh_netns();
+    true
+}
+
+/// The host-side `tap…` links in the calling thread's namespace.
+pub fn taps() -> Vec<String> {
+    link_names()
+        .into_iter()
+        .filter(|n| n.starts_with("tap"))
+        .collect()
+}
+
 /// Moves the calling thread into a fresh network namespace and brings `lo` up.
 pub fn enter_fresh_netns() {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
@@ -137,83 +162,15 @@ impl Drop for TempDir {
 // ---------------------------------------------------------------------------
 // The agent simulator and the plugin binary.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Stdio};
+pub mod simulator;
+#[allow(unused_imports)]
+pub use simulator::{Capture, Sim};
+
+use std::io::Write;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 pub const PLUGIN: &str = env!("CARGO_BIN_EXE_contrail-k8s-cni");
-pub const SIM: &str = env!("CARGO_BIN_EXE_vrouter-agent-sim");
-
-/// A running simulator in the calling thread's namespace, killed on drop.
-pub struct Sim {
-    child: Child,
-    pub port: u16,
-    pub record: PathBuf,
-    _dir: TempDir,
-}
-
-impl Sim {
-    /// Starts the simulator on 127.0.0.1 (an ephemeral port) with `args`.
-    pub fn start(args: &[&str]) -> Sim {
-        let dir = TempDir::new("sim");
-        let record = dir.path().join("requests.jsonl");
-        let mut child = Command::new(SIM)
-            .args(["--listen", "127.0.0.1:0", "--record"])
-            .arg(&record)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn simulator");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("sim stdout"))
-            .read_line(&mut line)
-            .expect("read sim banner");
-        let addr = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let port = addr
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("simulator banner {line:?}"));
-        Sim {
-            child,
-            port,
-            record,
-            _dir: dir,
-        }
-    }
-
-    /// Every request the simulator received: (method, path, body).
-    pub fn requests(&self) -> Vec<(String, String, String)> {
-        let text = std::fs::read_to_string(&self.record).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .map(|v| {
-                let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-                (s("method"), s("path"), s("body"))
-            })
-            .collect()
-    }
-
-    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
-        self.requests()
-            .iter()
-            .filter(|(m, p, _)| m == method && p.starts_with(path_prefix))
-            .count()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A node: a temporary directory with the node file (`10-contrail.conf`)
 /// pointing state and logs into it, and the agent at `port`.
@@ -436,62 +393,5 @@ impl Call {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             elapsed: start.elapsed(),
         }
-    }
-}
-
-/// A minimal HTTP server that answers 200 `{}` to everything and records
-/// (method, path, body): the Mesos manager in tests.
-pub struct Recorder {
-    pub port: u16,
-    pub seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
-}
-
-impl Recorder {
-    pub fn start() -> Recorder {
-        use std::io::Read;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let mut conn = conn;
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head, body) = loop {
-                    let n = conn.read(&mut chunk).unwrap_or(0);
-                    if n == 0 {
-                        break (String::new(), String::new());
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).into_owned();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let head = text[..end].to_string();
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse().ok())?
-                            })
-                            .unwrap_or(0);
-                        if buf.len() >= end + 4 + len {
-                            break (
-                                head,
-                                String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned(),
-                            );
-                        }
-                    }
-                };
-                let mut parts = head.split_whitespace();
-                let method = parts.next().unwrap_or_default().to_string();
-                let path = parts.next().unwrap_or_default().to_string();
-                log.lock().unwrap().push((method, path, body));
-                let _ = conn.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
-                );
-            }
-        });
-        Recorder { port, seen }
     }
 }

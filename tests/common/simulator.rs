@@ -19,7 +19,7 @@ pub struct Sim {
     pub addr: String,
     pub port: u16,
     pub record: PathBuf,
-    _dir: super::common::TempDir,
+    _dir: super::TempDir,
 }
 
 /// One line of the record file.
@@ -38,7 +38,7 @@ impl Sim {
     }
 
     pub fn start_on(listen: &str, args: &[&str]) -> Sim {
-        let dir = super::common::TempDir::new("sim");
+        let dir = super::TempDir::new("sim");
         let record = dir.path().join("record.jsonl");
         let mut child = Command::new(env!("CARGO_BIN_EXE_vrouter-agent-sim"))
             .arg("--listen")
@@ -90,6 +90,14 @@ impl Sim {
         raw_http(&self.addr, method, path, body)
     }
 
+    /// How many requests had `method` and a path starting with `prefix`.
+    pub fn count(&self, method: &str, prefix: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.starts_with(prefix))
+            .count()
+    }
+
     /// `GET path` and parse the JSON body.
     pub fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let (status, _, body) = self.raw("GET", path, "");
@@ -130,49 +138,67 @@ pub fn split_response(out: &str) -> (String, Vec<String>, String) {
     (status, lines.map(String::from).collect(), body.to_string())
 }
 
-/// A one-shot HTTP server: accepts one connection, captures the raw request
-/// (head and body), answers `status` with `body`.
+/// A minimal HTTP server for the Mesos manager and raw-request checks:
+/// answers every request with `status` and `body`, and records the request
+/// head and body before answering (so a client that got its answer finds
+/// its request recorded).
 pub struct Capture {
     pub port: u16,
-    handle: std::thread::JoinHandle<(String, String)>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 impl Capture {
     pub fn start(status: u16, body: &'static str) -> Capture {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        let handle = std::thread::spawn(move || {
-            let (s, _) = l.accept().unwrap();
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut head = String::new();
-            let mut len = 0;
-            loop {
-                let mut line = String::new();
-                r.read_line(&mut line).unwrap();
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut head = String::new();
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    head.push_str(&line);
+                    if line == "\r\n" {
+                        break;
+                    }
                 }
-                head.push_str(&line);
-                if line == "\r\n" {
-                    break;
+                let mut req_body = vec![0; len];
+                if r.read_exact(&mut req_body).is_err() {
+                    continue;
                 }
+                log.lock()
+                    .unwrap()
+                    .push((head, String::from_utf8_lossy(&req_body).into_owned()));
+                let mut w = s;
+                let _ = write!(
+                    w,
+                    "HTTP/1.1 {status} OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
             }
-            let mut req_body = vec![0; len];
-            r.read_exact(&mut req_body).unwrap();
-            let mut w = s;
-            write!(
-                w,
-                "HTTP/1.1 {status} OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .unwrap();
-            (head, String::from_utf8(req_body).unwrap())
         });
-        Capture { port, handle }
+        Capture { port, seen }
     }
 
-    /// The request head and body.
+    /// Every request so far: (head, body).
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The first request: (head, body).
     pub fn request(self) -> (String, String) {
-        self.handle.join().expect("capture thread")
+        self.requests()
+            .into_iter()
+            .next()
+            .expect("no request was made")
     }
 }
