@@ -429,7 +429,7 @@ fn authority(ip: &str, port: u16) -> String {
 /// redirects, no pooling (one short exchange per attempt; a stale pooled
 /// connection would only add a failure mode).
 fn http_agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .proxy(None)
         .http_status_as_error(false)
         .max_redirects(0)
@@ -437,8 +437,39 @@ fn http_agent() -> ureq::Agent {
         .max_idle_connections_per_host(0)
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_global(Some(MAX_REQUEST_TIMEOUT))
-        .build()
-        .into()
+        .build();
+    ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::default(),
+        LiteralResolver,
+    )
+}
+
+/// The agent and the Mesos manager are addressed by IP literals (config
+/// validates them), so no name is ever looked up. ureq's default resolver
+/// would run getaddrinfo on a thread spawned per request (to honour the
+/// timeout), pulling in musl's DNS client; this one only parses.
+#[derive(Debug)]
+struct LiteralResolver;
+
+impl ureq::unversioned::resolver::Resolver for LiteralResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        _config: &ureq::config::Config,
+        _timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> std::result::Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let authority = uri.authority().ok_or(ureq::Error::HostNotFound)?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let ip: std::net::IpAddr = host.parse().map_err(|_| ureq::Error::HostNotFound)?;
+        let port = authority.port_u16().unwrap_or(80);
+        let mut addrs = self.empty();
+        addrs.push(std::net::SocketAddr::new(ip, port));
+        Ok(addrs)
+    }
 }
 
 /// One exchange with `timeout` for all of it; returns status and body

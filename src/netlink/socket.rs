@@ -14,7 +14,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 /// kernel sizes them from our buffer, capped at 32 KiB); 64 KiB leaves room.
 const RECV_BUF: usize = 64 * 1024;
 /// No kernel reply within this time is a bug; never hang the plugin.
-const RECV_TIMEOUT_SECS: libc::time_t = 10;
+const RECV_TIMEOUT_SECS: u8 = 10;
 /// How often a dump is restarted when the kernel flags NLM_F_DUMP_INTR.
 const DUMP_ATTEMPTS: usize = 10;
 
@@ -80,7 +80,8 @@ impl Socket {
             }
         }
         let tv = libc::timeval {
-            tv_sec: RECV_TIMEOUT_SECS,
+            // `time_t` is deprecated as a name on musl; the field's own type is used.
+            tv_sec: RECV_TIMEOUT_SECS.into(),
             tv_usec: 0,
         };
         setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)?;
