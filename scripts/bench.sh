@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 if [[ ${BENCH_INNER:-} != 1 ]]; then
     scripts/static.sh >/dev/null
     cargo build --release --quiet --bin vrouter-agent-sim
+    gcc -O2 -static -o target/spawn-rss scripts/spawn-rss.c
     export BENCH_INNER=1
     exec unshare --net --mount --propagation private "$0" "$@"
 fi
@@ -28,4 +29,4 @@ JSON
 target/release/vrouter-agent-sim --listen 127.0.0.1:9091 > "$work/sim.out" 2>&1 &
 sim_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
-python3 scripts/bench.py target/static/contrail-k8s-cni "$work"
+python3 scripts/bench.py target/static/contrail-k8s-cni "$work" target/spawn-rss
