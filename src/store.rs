@@ -427,19 +427,12 @@ impl Store {
     /// Names of every VM directory (for GC); an absent config directory has
     /// none. Names that fail [`check_vm_name`] are skipped.
     pub fn vm_names(&self) -> Result<Vec<String>> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(state_err("listing", &self.dir, e)),
-        };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| check_vm_name(n).is_ok())
-            .collect();
-        names.sort();
-        Ok(names)
+        list_names(&self.dir, true)
+    }
+
+    /// Names of the pods with a Multus cache (for GC).
+    pub fn multus_cache_names(&self) -> Result<Vec<String>> {
+        list_names(&self.multus_dir(), false)
     }
 
     /// Writes the Multus cache of `vm_name` atomically (0600, dir 0700).
@@ -493,4 +486,25 @@ fn parse_port(text: &str, vm_name: &str, uuid: &str) -> std::result::Result<Port
         ));
     }
     Ok(pf)
+}
+
+/// Valid VM names among the directories (`dirs`) or regular files of `dir`,
+/// sorted; a missing `dir` has none.
+fn list_names(dir: &Path, dirs: bool) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(state_err("listing", dir, e)),
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| {
+            e.file_type()
+                .is_ok_and(|t| if dirs { t.is_dir() } else { t.is_file() })
+        })
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| check_vm_name(n).is_ok())
+        .collect();
+    names.sort();
+    Ok(names)
 }

@@ -166,6 +166,16 @@ fn gc_removes_exactly_the_unlisted_pods() {
             .conf(key, list)
             .run()
     };
+    // Multus caches of pods without state: a stale one and a listed one.
+    let multus = node.dir.path().join("ports/multus");
+    std::fs::create_dir_all(&multus).unwrap();
+    for (pod, cid) in [
+        ("k8s__default__orphan", "gone"),
+        ("k8s__default__listed", "gc-1"),
+    ] {
+        let cache = json!({"container-id": cid, "pod-uid": "", "vmis": []});
+        std::fs::write(multus.join(pod), cache.to_string()).unwrap();
+    }
     // Without the list nothing is removed.
     node.call("GC", "", "", "x")
         .unset("CNI_ARGS")
@@ -189,6 +199,15 @@ fn gc_removes_exactly_the_unlisted_pods() {
         4
     );
     assert_eq!(sim.count("DELETE", "/vm/"), 6);
+    assert!(
+        !multus.join("k8s__default__orphan").exists(),
+        "stale cache removed: {}",
+        node.log()
+    );
+    assert!(
+        multus.join("k8s__default__listed").exists(),
+        "listed container's cache kept"
+    );
     // The older key works the same, and GC is idempotent.
     gc("cni.dev/attachments", json!(valid)).assert_ok();
     assert_eq!(node.port_files().len(), 4);

@@ -402,3 +402,75 @@ fn twenty_pods_in_parallel_five_rounds() {
         }
     }
 }
+
+#[test]
+fn dual_stack_pod_gets_ipv6_with_an_onlink_default_route() {
+    if !setup() {
+        return;
+    }
+    let sim = Sim::start(&["--ipv6"]);
+    let node = Node::new(sim.port);
+    let pod = NsFd::new();
+    let add = node.call("ADD", "c-v6", &pod.path, "v6").run();
+    add.assert_ok();
+    let r = add.json();
+    let v6 = r["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ip| ip["address"].as_str().unwrap().contains(':'))
+        .unwrap_or_else(|| panic!("no IPv6 address: {r}"))
+        .clone();
+    // The agent sends no IPv6 prefix length: /128 plus an on-link route.
+    assert!(v6["address"].as_str().unwrap().ends_with("/128"), "{r}");
+    assert_eq!(v6["interface"], 1);
+    assert!(
+        r["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|rt| rt["dst"] == "::/0"),
+        "{r}"
+    );
+    let addr = v6["address"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(pod
+        .ip(&["-6", "-o", "addr", "show", "dev", "eth0"])
+        .contains(&addr));
+    let route = pod.ip(&["-6", "route", "show", "default"]);
+    assert!(
+        route.contains(v6["gateway"].as_str().unwrap()) && route.contains("onlink"),
+        "{route}"
+    );
+    node.call("DEL", "c-v6", &pod.path, "v6").run().assert_ok();
+    assert!(taps().is_empty());
+}
+
+#[test]
+fn v6_prefix_len_from_the_node_file_is_used() {
+    if !setup() {
+        return;
+    }
+    let sim = Sim::start(&["--ipv6"]);
+    let node = Node::with(sim.port, json!({"v6-prefix-len": 64}));
+    let pod = NsFd::new();
+    let add = node.call("ADD", "c-v6p", &pod.path, "v6p").run();
+    add.assert_ok();
+    let r = add.json();
+    assert!(
+        r["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|ip| ip["address"].as_str().unwrap().ends_with("/64")),
+        "{r}"
+    );
+    node.call("DEL", "c-v6p", &pod.path, "v6p")
+        .run()
+        .assert_ok();
+}

@@ -62,6 +62,14 @@ pub fn gc(req: &Request) -> Result<()> {
             &stale_owner,
         );
     }
+    // Multus caches of pods that have no state left (an ADD killed between
+    // the cache write and the first port file).
+    for vm_name in ctx.store.multus_cache_names()? {
+        if !ctx.store.vm_dir(&vm_name)?.exists() {
+            let _lock = ctx.store.lock_pod(&vm_name)?;
+            super::remove_multus_cache_if(&ctx, &vm_name, &stale_owner);
+        }
+    }
     info!(
         "GC: removed {removed} attachment(s), kept {} container(s)",
         keep.len()

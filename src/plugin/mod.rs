@@ -176,8 +176,12 @@ fn remove_multus_cache_if(ctx: &Ctx, vm_name: &str, is_stale: &dyn Fn(&str) -> b
         if !is_stale(&cache.container_id) {
             return;
         }
-        if let Err(e) = ctx.store.remove_multus_cache(vm_name) {
-            warn!("{e}");
+        match ctx.store.remove_multus_cache(vm_name) {
+            Ok(()) => info!(
+                "removed the Multus cache of {vm_name} (container {})",
+                cache.container_id
+            ),
+            Err(e) => warn!("{e}"),
         }
     }
 }
