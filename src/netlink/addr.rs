@@ -152,12 +152,7 @@ impl Socket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::message::{messages, set_seq};
-
-    fn stamped(mut msg: Vec<u8>) -> Vec<u8> {
-        set_seq(&mut msg, 0x6b0a_21ce);
-        msg
-    }
+    use crate::netlink::message::{messages, stamped};
 
     /// `ip addr add 10.1.2.3/24 dev vp0` (vp0 = 4).
     #[test]
@@ -175,7 +170,7 @@ mod tests {
             addr: "10.1.2.3".parse().unwrap(),
             prefix_len: 24,
         };
-        assert_eq!(stamped(add_address_msg(&a).unwrap()), golden);
+        assert_eq!(stamped(add_address_msg(&a).unwrap(), 0x6b0a_21ce), golden);
     }
 
     /// `ip addr add fd00::5/64 dev vp0 nodad` (vp0 = 4).
@@ -198,7 +193,7 @@ mod tests {
             addr: "fd00::5".parse().unwrap(),
             prefix_len: 64,
         };
-        assert_eq!(stamped(add_address_msg(&a).unwrap()), golden);
+        assert_eq!(stamped(add_address_msg(&a).unwrap(), 0x6b0a_21ce), golden);
     }
 
     #[test]

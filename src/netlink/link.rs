@@ -371,13 +371,8 @@ impl Socket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::message::set_seq;
+    use crate::netlink::message::stamped;
     use crate::netlink::MacvlanMode;
-
-    fn stamped(mut msg: Vec<u8>, seq: u32) -> Vec<u8> {
-        set_seq(&mut msg, seq);
-        msg
-    }
 
     /// `ip link add vh1 mtu 1400 address 02:00:00:00:00:01 type veth peer
     /// name eth0 mtu 1300 address 02:00:00:00:00:02 netns gold`

@@ -119,6 +119,14 @@ pub fn set_seq(msg: &mut [u8], seq: u32) {
     }
 }
 
+/// Tests: `msg` stamped with the sequence number iproute2 used, so it can be
+/// compared with a capture byte for byte.
+#[cfg(test)]
+pub fn stamped(mut msg: Vec<u8>, seq: u32) -> Vec<u8> {
+    set_seq(&mut msg, seq);
+    msg
+}
+
 /// One message of a reply, borrowed from the receive buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NlMsg<'a> {

@@ -165,12 +165,7 @@ fn route_op(verb: &str, r: &Route) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::message::{messages, set_seq};
-
-    fn stamped(mut msg: Vec<u8>, seq: u32) -> Vec<u8> {
-        set_seq(&mut msg, seq);
-        msg
-    }
+    use crate::netlink::message::{messages, stamped};
 
     /// `ip route add default via 10.1.2.1 dev vp0` (vp0 = 4).
     #[test]
