@@ -10,6 +10,15 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
+# Everything happens in a private network and mount namespace: the named
+# namespace lives on a tmpfs there, so the host's /run/netns is untouched.
+if [ "${BENCH_INNER:-}" != 1 ]; then
+    cargo build --release --example netlink_bench
+    BENCH_INNER=1 exec unshare --net --mount --propagation private "$0" "$@"
+fi
+mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns
+ip link set lo up
+
 NS="ccni-bench-$$"
 CHILD=""
 cleanup() {
@@ -19,7 +28,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-cargo build --release --example netlink_bench
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 # In the background + wait, so a signal runs the trap at once instead of

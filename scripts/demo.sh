@@ -30,7 +30,13 @@ trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 ip link set lo up
-mount -t tmpfs tmpfs /run/netns 2>/dev/null || { mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns; }
+# `ip netns add` needs a writable /run/netns: a tmpfs in our mount namespace
+# (on /run itself when /run/netns cannot be created, as in a user namespace).
+if [[ -d /run/netns ]] || mkdir -p /run/netns 2>/dev/null; then
+    mount -t tmpfs tmpfs /run/netns
+else
+    mount -t tmpfs tmpfs /run && mkdir -p /run/netns
+fi
 ip netns add demo-pod
 
 # The node file: where state and logs go (here, a temporary directory).

@@ -137,7 +137,7 @@ fn run(command: Command) -> Result<Option<String>> {
         env.args.pod_name.as_deref().unwrap_or("-"),
     );
     // stdin may hold secrets (Multus passes user-written NADs): debug only.
-    log::debug!("stdin: {}", conf.raw);
+    log::debug!("stdin: {}", conf.raw.trim_end());
 
     let started = std::time::Instant::now();
     let req = Request { env, conf };
