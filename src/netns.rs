@@ -78,6 +78,17 @@ impl NetNs {
         self.file.as_raw_fd()
     }
 
+    /// True while `path` still names the namespace we hold open. The runtime
+    /// may delete a pod's namespace while ADD runs; our open fd keeps it
+    /// alive, so only the path tells.
+    pub fn still_at_path(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(held), Ok(now)) => held.dev() == now.dev() && held.ino() == now.ino(),
+            _ => false,
+        }
+    }
+
     /// Runs `f` inside the namespace on the calling thread and switches back
     /// on every path (a guard; failing to switch back aborts the process).
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> netlink::Result<T> {

@@ -227,9 +227,22 @@ fn netns_vanishing_mid_add_leaves_nothing_after_del() {
             .write_all(call.stdin.to_string().as_bytes())
             .unwrap();
     }
-    std::thread::sleep(Duration::from_millis(150));
+    // Wait until ADD polls for the addresses: the veth exists by then.
+    let start = Instant::now();
+    while sim.count("GET", "/vm/") == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "ADD never polled /vm"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     drop(pod); // the runtime deleted the namespace while ADD was polling
-    let _ = child.wait_with_output().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let err: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(err["code"], 3, "container unknown: {stdout}");
+    assert!(taps().is_empty(), "rolled back: {:?}", link_names());
+    assert!(node.port_files().is_empty());
     node.call("DEL", "c-gone", &path, "gone").run().assert_ok();
     assert!(taps().is_empty(), "{:?}", link_names());
     assert!(node.port_files().is_empty());

@@ -203,6 +203,17 @@ fn add_locked(ctx: &Ctx, pod: &NetNs, vm_name: &str, undo: &mut Rollback) -> Res
             &mut result,
         )?;
     }
+    // Our fd kept the namespace alive; if the runtime deleted it meanwhile,
+    // the pod is gone and what we built must go too.
+    if !pod.still_at_path() {
+        return Err(Error::new(
+            code::UNKNOWN_CONTAINER,
+            format!(
+                "the pod's network namespace {} was removed during ADD",
+                pod.path()
+            ),
+        ));
+    }
     match &ctx.req.conf.prev_result {
         Some(prev) => {
             let mut merged = CniResult::from_json(prev, &ctx.req.conf.cni_version)?;
