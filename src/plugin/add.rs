@@ -32,35 +32,27 @@ struct Plan {
 /// How to undo one completed step.
 enum Undo {
     HostLink(String),
-    PortFile {
-        vm_name: String,
-        vmi: String,
-    },
-    /// Undone last, once no port file of the VM is left.
-    Subscription {
-        vm_name: String,
-        vm_uuid: String,
-    },
-    /// Undone last, when this container has no port file left.
-    MultusCache(String),
-    /// Undone last: the VM directory, once empty.
-    VmDir(String),
+    PortFile { vm_name: String, vmi: String },
 }
 
+/// The undo log of one ADD. Steps are undone in reverse order; then, once
+/// the port files are gone, what depends on the files left: the VM
+/// directory, the agent subscription and the Multus cache (see `finish_vm`).
 #[derive(Default)]
-struct Rollback(Vec<Undo>);
+struct Rollback {
+    steps: Vec<Undo>,
+    /// The VM whose directory may have been created.
+    vm_name: Option<String>,
+    /// The VM uuid, once a `POST /vm` succeeded.
+    subscribed: Option<String>,
+    /// The Multus cache this ADD wrote.
+    multus_cache: bool,
+}
 
 impl Rollback {
-    fn push(&mut self, u: Undo) {
-        self.0.push(u);
-    }
-
-    /// Undoes every step in reverse order; the agent subscription and the
-    /// Multus cache go last because they depend on what files are left.
     fn run(self, ctx: &Ctx) {
         let mut host = None;
-        let mut deferred = Vec::new();
-        for undo in self.0.into_iter().rev() {
+        for undo in self.steps.into_iter().rev() {
             let res = match &undo {
                 Undo::HostLink(name) => {
                     if host.is_none() {
@@ -74,32 +66,20 @@ impl Rollback {
                     }
                 }
                 Undo::PortFile { vm_name, vmi } => ctx.store.remove_port(vm_name, vmi),
-                Undo::Subscription { .. } | Undo::MultusCache(_) | Undo::VmDir(_) => {
-                    deferred.push(undo);
-                    continue;
-                }
             };
             if let Err(e) = res {
                 warn!("rollback: {e}");
             }
         }
-        // With the port files gone, the VM directory, the agent
-        // subscription and the Multus cache follow when nothing else of the
-        // pod is left.
+        let Some(vm_name) = self.vm_name else {
+            return;
+        };
         let own = |owner: &str| owner == ctx.container_id();
-        for undo in deferred {
-            match undo {
-                Undo::Subscription { vm_name, vm_uuid } => {
-                    finish_vm(ctx, &vm_name, Some(&vm_uuid), &own)
-                }
-                Undo::VmDir(vm_name) => finish_vm(ctx, &vm_name, None, &own),
-                Undo::MultusCache(vm_name) => {
-                    let (left, _) = ctx.store.read_ports(&vm_name);
-                    if !left.iter().any(|p| p.port.vm_id == ctx.container_id()) {
-                        remove_multus_cache_if(ctx, &vm_name, &own);
-                    }
-                }
-                _ => {}
+        finish_vm(ctx, &vm_name, self.subscribed.as_deref(), &own);
+        if self.multus_cache {
+            let (left, _) = ctx.store.read_ports(&vm_name);
+            if !left.iter().any(|p| p.port.vm_id == ctx.container_id()) {
+                remove_multus_cache_if(ctx, &vm_name, &own);
             }
         }
     }
@@ -130,7 +110,10 @@ pub fn add(req: &Request) -> Result<CniResult> {
             ""
         }
     );
-    let mut undo = Rollback::default();
+    let mut undo = Rollback {
+        vm_name: Some(vm_name.clone()),
+        ..Rollback::default()
+    };
     match add_locked(&ctx, &pod, &vm_name, &mut undo) {
         Ok(result) => {
             info!("ADD {vm_name} done in {} ms", started.elapsed().as_millis());
@@ -170,16 +153,7 @@ fn add_locked(ctx: &Ctx, pod: &NetNs, vm_name: &str, undo: &mut Rollback) -> Res
             ctx.agent
                 .post_vm(&port_request(ctx, vm_name, p))
                 .ctx("agent: POST /vm")?;
-            if !undo
-                .0
-                .iter()
-                .any(|u| matches!(u, Undo::Subscription { .. }))
-            {
-                undo.push(Undo::Subscription {
-                    vm_name: vm_name.to_string(),
-                    vm_uuid: vm_uuid.clone(),
-                });
-            }
+            undo.subscribed = Some(vm_uuid.clone());
         }
     }
 
@@ -263,7 +237,7 @@ fn vm_config(ctx: &Ctx, vm_name: &str, undo: &mut Rollback) -> Result<Vec<VmiCon
                 vmis: vmis.clone(),
             },
         )?;
-        undo.push(Undo::MultusCache(vm_name.to_string()));
+        undo.multus_cache = true;
     }
     Ok(vmis)
 }
@@ -428,11 +402,8 @@ fn attach(
         index: p.index,
         vlan_id: p.vlan_id,
     };
-    if !undo.0.iter().any(|u| matches!(u, Undo::VmDir(_))) {
-        undo.push(Undo::VmDir(vm_name.to_string()));
-    }
     ctx.store.write_port(&pf)?;
-    undo.push(Undo::PortFile {
+    undo.steps.push(Undo::PortFile {
         vm_name: vm_name.to_string(),
         vmi: p.vmi.id.clone(),
     });
@@ -454,7 +425,7 @@ fn attach(
             )?;
         }
     }
-    undo.push(Undo::HostLink(p.host_name.clone()));
+    undo.steps.push(Undo::HostLink(p.host_name.clone()));
     debug!(
         "created {} <-> {} for VMI {}",
         p.host_name, p.ifname, p.vmi.id
