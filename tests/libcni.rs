@@ -136,16 +136,9 @@ fn libcni_version_reply_lists_seven_versions() {
 }
 
 fn full_cycle(version: &str) {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "needs root under CI=true"
-        );
-        eprintln!("SKIPPED: needs root (real-kernel test)");
+    if !setup() {
         return;
     }
-    enter_fresh_netns();
     // Dual-stack pods, so the chain also carries IPv6 results.
     let sim = Sim::start(&["--ipv6"]);
     let net = Net::new(sim.port, version);

@@ -17,32 +17,35 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Skips the test with a message when not root; fails under `CI=true`, where
-/// a silent skip would hide regressions.
+/// False (the test should return, skipped) when not root, after saying so;
+/// a failure under `CI=true`, where a silent skip would hide regressions.
+pub fn root_or_skip() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "this test needs root and CI=true: refusing to skip"
+    );
+    eprintln!("SKIPPED: needs root (real-kernel test)");
+    false
+}
+
+/// Returns from the test unless [`root_or_skip`] says it can run.
 #[macro_export]
 macro_rules! require_root {
     () => {
-        if !$crate::common::is_root() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("this test needs root and CI=true: refusing to skip");
-            }
-            eprintln!("SKIPPED: needs root (real-kernel test)");
+        if !$crate::common::root_or_skip() {
             return;
         }
     };
 }
 
-/// The start of every real-kernel test: false (skip, with a message) when
-/// not root, a failure under `CI=true`; otherwise the calling thread is moved
-/// into a fresh network namespace, its "host".
+/// The start of every real-kernel test: [`root_or_skip`], then the calling
+/// thread moves into a fresh network namespace, its "host".
 pub fn setup() -> bool {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "needs root under CI=true"
-        );
-        eprintln!("SKIPPED: needs root (real-kernel test)");
+    if !root_or_skip() {
         return false;
     }
     enter_fresh_netns();
