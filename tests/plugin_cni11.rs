@@ -34,7 +34,6 @@ fn check_passes_after_add_and_names_a_removed_address() {
         bad.msg().contains(&format!("eth0 lacks address {addr}")),
         "{bad:?}"
     );
-    // The default route went with the address? Either way the message names it.
     node.call("DEL", "c-check", &pod.path, "chk")
         .run()
         .assert_ok();

@@ -145,8 +145,9 @@ fn add_locked(ctx: &Ctx, pod: &NetNs, vm_name: &str, undo: &mut Rollback) -> Res
     }
 
     let vm_uuid = plans[0].vmi.vm_uuid.clone();
+    let mut host_macs = Vec::with_capacity(plans.len());
     for p in &plans {
-        attach(ctx, &mut host, pod, vm_name, p, undo)?;
+        host_macs.push(attach(ctx, &mut host, pod, vm_name, p, undo)?);
     }
     if ctx.veth() {
         for p in &plans {
@@ -165,8 +166,7 @@ fn add_locked(ctx: &Ctx, pod: &NetNs, vm_name: &str, undo: &mut Rollback) -> Res
             .set_link_up(lo.index, true)
             .ctx("set lo up in the pod")?;
     }
-    for (p, oper) in plans.iter().zip(&opers) {
-        let host_mac = host.link_by_name(&p.host_name)?.and_then(|l| l.mac);
+    for ((p, oper), host_mac) in plans.iter().zip(&opers).zip(host_macs) {
         configure(
             ctx,
             &mut pod_sock,
@@ -383,9 +383,9 @@ fn port_request(ctx: &Ctx, vm_name: &str, p: &Plan) -> PortRequest {
     }
 }
 
-/// Creates one interface. The port file is written first, so that a
-/// process killed at any later point leaves state a DEL or a retried ADD
-/// can find and remove.
+/// Creates one interface and returns the host side's MAC (for the result).
+/// The port file is written first, so that a process killed at any later
+/// point leaves state a DEL or a retried ADD can find and remove.
 fn attach(
     ctx: &Ctx,
     host: &mut Socket,
@@ -393,7 +393,7 @@ fn attach(
     vm_name: &str,
     p: &Plan,
     undo: &mut Rollback,
-) -> Result<()> {
+) -> Result<Option<Mac>> {
     let pf = PortFile {
         port: port_request(ctx, vm_name, p),
         vif_type: if ctx.veth() { "veth" } else { "macvlan" }.to_string(),
@@ -408,29 +408,25 @@ fn attach(
         vmi: p.vmi.id.clone(),
     });
     let mtu = ctx.c.mtu;
-    match p.vlan_id {
-        None => {
-            vif::create_veth(host, pod, &p.host_name, &p.ifname, p.mac, mtu)?;
-        }
-        Some(id) => {
-            vif::create_macvlan_over_vlan(
-                host,
-                pod,
-                &ctx.c.parent_interface,
-                &p.host_name,
-                id,
-                &p.ifname,
-                p.mac,
-                mtu,
-            )?;
-        }
-    }
+    let host_link = match p.vlan_id {
+        None => vif::create_veth(host, pod, &p.host_name, &p.ifname, p.mac, mtu)?,
+        Some(id) => vif::create_macvlan_over_vlan(
+            host,
+            pod,
+            &ctx.c.parent_interface,
+            &p.host_name,
+            id,
+            &p.ifname,
+            p.mac,
+            mtu,
+        )?,
+    };
     undo.steps.push(Undo::HostLink(p.host_name.clone()));
     debug!(
         "created {} <-> {} for VMI {}",
         p.host_name, p.ifname, p.vmi.id
     );
-    Ok(())
+    Ok(host_link.mac)
 }
 
 fn parse_field<T: std::str::FromStr>(field: &str, vmi: &str, s: &str) -> Result<T> {
