@@ -5,6 +5,8 @@
 pub mod agent;
 pub mod cni;
 pub mod config;
+pub mod deadline;
+pub mod ids;
 pub mod logging;
 pub mod netlink;
 pub mod netns;
