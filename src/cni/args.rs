@@ -121,25 +121,28 @@ impl CniArgs {
         Ok(out)
     }
 
-    /// `<cluster>__<namespace>__<pod>`; code 4 when namespace or pod is
-    /// missing (the reference silently used `k8s____`, shared by every pod).
+    /// `<cluster>__<namespace>__<pod>`; code 4 when the pod name is
+    /// missing (the reference silently used `k8s____`, shared by every
+    /// pod). Runtimes without Kubernetes (podman, nerdctl, cnitool) send no
+    /// namespace: it is [`DEFAULT_NAMESPACE`], as for a Kubernetes pod
+    /// created without one.
     pub fn vm_name(&self, cluster: &str) -> Result<String> {
-        match (&self.pod_namespace, &self.pod_name) {
-            (Some(ns), Some(pod)) => Ok(format!("{cluster}__{ns}__{pod}")),
-            (ns, pod) => {
-                let missing: Vec<&str> = [("K8S_POD_NAMESPACE", ns), ("K8S_POD_NAME", pod)]
-                    .into_iter()
-                    .filter(|(_, v)| v.is_none())
-                    .map(|(k, _)| k)
-                    .collect();
-                Err(Error::new(
-                    code::INVALID_ENV,
-                    format!("CNI_ARGS: missing {}", missing.join(" and ")),
-                ))
-            }
-        }
+        let Some(pod) = &self.pod_name else {
+            return Err(Error::new(
+                code::INVALID_ENV,
+                "CNI_ARGS: missing K8S_POD_NAME",
+            ));
+        };
+        let ns = self.pod_namespace.as_deref().unwrap_or_else(|| {
+            log::info!("CNI_ARGS has no K8S_POD_NAMESPACE: using {DEFAULT_NAMESPACE:?}");
+            DEFAULT_NAMESPACE
+        });
+        Ok(format!("{cluster}__{ns}__{pod}"))
     }
 }
+
+/// The pod namespace when `CNI_ARGS` names none.
+pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// The validated environment of one invocation. Variables a command does not
 /// use are empty / None.
@@ -460,13 +463,14 @@ mod tests {
         ] {
             assert_eq!(CniArgs::parse(bad).unwrap_err().code, 4, "{bad}");
         }
-        let e = CniArgs::parse("K8S_POD_NAME=p")
+        // podman, nerdctl, cnitool: no namespace.
+        let podman = CniArgs::parse("IgnoreUnknown=1;K8S_POD_NAME=web").unwrap();
+        assert_eq!(podman.vm_name("k8s").unwrap(), "k8s__default__web");
+        let e = CniArgs::parse("K8S_POD_NAMESPACE=ns")
             .unwrap()
             .vm_name("k8s")
             .unwrap_err();
-        assert_eq!(e.msg, "CNI_ARGS: missing K8S_POD_NAMESPACE");
-        let e = CniArgs::default().vm_name("k8s").unwrap_err();
-        assert!(e.msg.contains("K8S_POD_NAMESPACE and K8S_POD_NAME"));
+        assert_eq!(e.msg, "CNI_ARGS: missing K8S_POD_NAME");
     }
 
     #[test]
