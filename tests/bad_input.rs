@@ -429,15 +429,15 @@ fn vrouter_port_zero() {
 #[test]
 fn vif_type_unknown() {
     Req::new("ADD")
-        .contrail(r#"{"vif-type":"foo"}"#)
-        .expect(7, &["vif-type"]);
+        .node_extra(r#""vif-type":"foo""#)
+        .expect(7, &["vif-type", "10-contrail.conf"]);
 }
 
 #[test]
 fn mode_unknown() {
     Req::new("DEL")
-        .contrail(r#"{"mode":"bar"}"#)
-        .expect(7, &["mode"]);
+        .node_extra(r#""mode":"bar""#)
+        .expect(7, &["mode", "10-contrail.conf"]);
 }
 
 #[test]

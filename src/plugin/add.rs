@@ -413,7 +413,7 @@ fn attach(
         Some(id) => vif::create_macvlan_over_vlan(
             host,
             pod,
-            &ctx.c.parent_interface,
+            ctx.c.parent_interface.as_str(),
             &p.host_name,
             id,
             &p.ifname,

@@ -54,7 +54,7 @@ impl<'a> Ctx<'a> {
             c,
             store: Store::new(&c.config_dir),
             agent: Agent::new(
-                &c.vrouter_ip,
+                &c.vrouter_ip.to_string(),
                 c.vrouter_port,
                 Duration::from_secs(c.poll_timeout),
                 c.poll_retries,
@@ -77,7 +77,7 @@ impl<'a> Ctx<'a> {
         if self.c.mode == Mode::Mesos {
             return Ok(self.container_id().to_string());
         }
-        self.req.env.args.vm_name(&self.c.cluster_name)
+        self.req.env.args.vm_name(self.c.cluster_name.as_str())
     }
 
     /// The network a delegate call configures: the config `name`, where the
@@ -100,8 +100,8 @@ impl<'a> Ctx<'a> {
 
     fn notify_mesos(&self, cmd: &str) -> Result<()> {
         crate::agent::mesos_notify(
-            &self.c.mesos_ip,
-            self.c.mesos_port,
+            &self.c.mesos_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            self.c.mesos_port.unwrap_or(0),
             cmd,
             self.container_id(),
             &self.req.conf.raw,
