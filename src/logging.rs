@@ -7,7 +7,11 @@
 //! * the file is opened `O_APPEND` behind a `LineWriter`, so each line is one
 //!   `write(2)` and lines of concurrent processes never interleave;
 //! * the directory is created 0700 and the files 0600 (they can hold pod
-//!   names and, at debug, the config).
+//!   names and, at debug, the config);
+//! * no open follows a symlink or blocks on a FIFO planted at the log's or
+//!   the lock's name, and a log that is not a regular file is not used;
+//! * control characters in a message (a newline in a tenant's config) are
+//!   escaped, so one record is one line and cannot forge another.
 //!
 //! Line format: `<RFC 3339 UTC time> [LEVEL] <pid> <COMMAND> <container id> <message>`.
 
@@ -77,9 +81,11 @@ impl Log for Tagged {
         if !self.enabled(record.metadata()) {
             return;
         }
+        let text = record.args().to_string();
+        let msg = escape_controls(&text);
         self.inner.log(
             &Record::builder()
-                .args(format_args!("{} {}", self.tag, record.args()))
+                .args(format_args!("{} {msg}", self.tag))
                 .metadata(record.metadata().clone())
                 .module_path(record.module_path())
                 .file(record.file())
@@ -93,6 +99,39 @@ impl Log for Tagged {
     }
 }
 
+/// `s` with every control character (newline, carriage return, escape...)
+/// written as a Rust escape.
+fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// Opens `path` for appending (created 0600 when absent) without following
+/// a symlink or blocking on a FIFO, and only when it is a regular file.
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(f)
+}
+
 /// Creates the directory, rotates when due, opens the log for appending.
 fn open(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -102,18 +141,13 @@ fn open(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<File> {
         // A failed rotation must not cost the log line: keep appending.
         let _ = rotate(path, max_size, max_files);
     }
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        // The node file names the log; a symlink planted there later must
-        // not redirect root's appends.
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+    open_append(path)
 }
 
 fn size(path: &Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    std::fs::symlink_metadata(path)
+        .map(|m| m.len())
+        .unwrap_or(0)
 }
 
 /// `<log>.<n>`.
@@ -128,12 +162,7 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
 fn rotate(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<()> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
-    let lock = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(PathBuf::from(lock_path))?;
+    let lock = open_append(&PathBuf::from(lock_path))?;
     // Released when the returned guard drops, at the end of this function.
     let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, errno)| std::io::Error::from(errno))?;
@@ -180,6 +209,40 @@ mod tests {
         assert_eq!(mode(&log), 0o600);
         assert_eq!(mode(log.parent().unwrap()), 0o700);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn planted_symlinks_and_fifos_are_not_followed() {
+        let dir = tmp("planted");
+        std::fs::create_dir_all(&dir).unwrap();
+        let decoy = dir.join("decoy");
+        std::fs::write(&decoy, "keep").unwrap();
+        let log = dir.join("cni.log");
+        std::os::unix::fs::symlink(&decoy, &log).unwrap();
+        assert!(open(&log, 0, 3).is_err(), "a symlink is not followed");
+        std::fs::remove_file(&log).unwrap();
+        // A symlink at the lock's name: rotation fails, the log still opens.
+        std::fs::write(&log, "x".repeat(20)).unwrap();
+        std::os::unix::fs::symlink(&decoy, dir.join("cni.log.lock")).unwrap();
+        assert!(open(&log, 10, 3).is_ok());
+        assert!(!numbered(&log, 1).exists(), "no rotation without the lock");
+        std::fs::remove_file(&log).unwrap();
+        nix::unistd::mkfifo(&log, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(
+            open(&log, 0, 3).is_err(),
+            "a FIFO neither blocks nor is used"
+        );
+        assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "keep");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("plain"), "plain");
+        assert_eq!(
+            escape_controls("a\n* * * * * root x\r\u{1b}[2J"),
+            "a\\n* * * * * root x\\r\\u{1b}[2J"
+        );
     }
 
     #[test]
