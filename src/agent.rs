@@ -11,6 +11,7 @@
 //! paths and URLs, MACs and addresses in netlink requests.
 
 use crate::cni::error::{code, Error, Result};
+use crate::ids::{ContainerId, IfName, Uuid, VmName};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -149,25 +150,25 @@ impl VmiOper {
 pub struct PortRequest {
     /// Pod UID.
     #[serde(rename = "vm-uuid")]
-    pub vm_uuid: String,
+    pub vm_uuid: Uuid,
     /// `<cluster>__<namespace>__<pod>`.
     #[serde(rename = "vm-name")]
-    pub vm_name: String,
+    pub vm_name: VmName,
     /// Host-side interface name.
     #[serde(rename = "host-ifname")]
-    pub host_ifname: String,
+    pub host_ifname: IfName,
     /// Must be the VMI's configured VN (`vn-id` of `/vm-cfg`).
     #[serde(rename = "vn-uuid")]
-    pub vn_uuid: String,
+    pub vn_uuid: Uuid,
     /// VMI UUID.
     #[serde(rename = "vmi-uuid")]
-    pub vmi_uuid: String,
+    pub vmi_uuid: Uuid,
     /// The CNI container id.
     #[serde(rename = "vm-id")]
-    pub vm_id: String,
+    pub vm_id: ContainerId,
     /// The interface name inside the pod.
     #[serde(rename = "vm-ifname")]
-    pub vm_ifname: String,
+    pub vm_ifname: IfName,
     /// The netns path (as the reference sends it).
     #[serde(rename = "vm-namespace")]
     pub vm_namespace: String,
@@ -679,12 +680,7 @@ impl Agent {
     /// agent's text, no answer code 11.
     pub fn post_vm(&self, req: &PortRequest) -> Result<()> {
         // The agent makes `vm-name` a directory name of its own port file.
-        vm_name_arg(&req.vm_name)?;
-        let mut req = req.clone();
-        req.vm_uuid = uuid_arg("VM", &req.vm_uuid)?;
-        req.vn_uuid = uuid_arg("VN", &req.vn_uuid)?;
-        req.vmi_uuid = uuid_arg("VMI", &req.vmi_uuid)?;
-        let body = serde_json::to_string(&req)
+        let body = serde_json::to_string(req)
             .map_err(|e| Error::new(code::INTERNAL, format!("encoding POST /vm: {e}")))?;
         let what = format!("POST /vm for VMI {} ({})", req.vmi_uuid, req.host_ifname);
         let (status, answer) = self
@@ -745,7 +741,7 @@ impl Agent {
 /// store's file-name rule, and only characters that reach the agent intact
 /// (it matches `/vm-cfg/(.*)` without URL-decoding).
 fn vm_name_arg(vm_name: &str) -> Result<()> {
-    crate::store::check_vm_name(vm_name)?;
+    VmName::parse(vm_name).map_err(|e| Error::new(code::INVALID_CONFIG, e.to_string()))?;
     if vm_name
         .bytes()
         .all(|b| b.is_ascii_graphic() && !b"/?#%".contains(&b))

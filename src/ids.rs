@@ -253,6 +253,11 @@ impl IfName {
     /// IFNAMSIZ - 1.
     pub const MAX: usize = 15;
 
+    /// The loopback interface.
+    pub fn lo() -> IfName {
+        IfName("lo".into())
+    }
+
     pub fn parse(s: &str) -> Result<IfName, Invalid> {
         let why = if s.is_empty() {
             "is empty"

@@ -21,7 +21,8 @@
 //! file (or the default) says. A panic hook is the last resort: it prints a
 //! code 999 error instead of a Rust backtrace, so stdout stays parseable.
 
-use contrail_cni::cni::args::{printable, Command, Env};
+use contrail_cni::cni::args::{Command, Env};
+use contrail_cni::ids::printable;
 use contrail_cni::cni::error::{code, Error, Result};
 use contrail_cni::cni::version::{self, LATEST, SUPPORTED};
 use contrail_cni::config::{self, MAX_INPUT};
@@ -120,22 +121,26 @@ fn run(command: Command) -> Result<Option<String>> {
         set_error_version(&v);
     }
     let (conf, warnings) = config::load_verbose(&stdin)?;
-    logging::init(&conf.contrail, command.as_str(), &env.container_id);
+    let cid = env.target.as_ref().map(|t| t.container_id.as_str());
+    logging::init(&conf.contrail, command.as_str(), cid.unwrap_or_default());
     LOGGING_UP.store(true, Ordering::SeqCst);
     for w in &warnings {
         log::warn!("{w}");
     }
     version::check_command(&conf.cni_version, command)?;
     set_error_version(&conf.cni_version);
-    log::info!(
-        "cniVersion={} name={} netns={} ifname={} pod={}/{}",
-        conf.cni_version,
-        conf.name,
-        env.netns.as_deref().unwrap_or("-"),
-        env.ifname,
-        env.args.pod_namespace.as_deref().unwrap_or("-"),
-        env.args.pod_name.as_deref().unwrap_or("-"),
-    );
+    match &env.target {
+        Some(t) => log::info!(
+            "cniVersion={} name={} netns={} ifname={} pod={}/{}",
+            conf.cni_version,
+            conf.name,
+            t.netns.as_deref().unwrap_or("-"),
+            t.ifname,
+            t.args.pod_namespace.as_deref().unwrap_or("-"),
+            t.args.pod_name.as_deref().unwrap_or("-"),
+        ),
+        None => log::info!("cniVersion={} name={}", conf.cni_version, conf.name),
+    }
     // stdin may hold secrets (Multus passes user-written NADs): debug only.
     log::debug!("stdin: {}", conf.raw.trim_end());
 

@@ -5,6 +5,8 @@
 //! failure is code 4 naming the variable (or the `CNI_ARGS` key).
 
 use super::error::{code, Error, Result};
+use crate::ids::{printable, ContainerId, IfName, NetName, Uuid, VmName};
+use std::ffi::OsString;
 
 /// The CNI command, from `CNI_COMMAND`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +58,6 @@ impl Command {
     }
 }
 
-/// Longest accepted container id. Real ids are 64 hex characters; the id ends
-/// up in file names, whose limit is 255 bytes.
-pub const MAX_CONTAINER_ID: usize = 255;
-
 /// Longest accepted `CNI_NETNS` (PATH_MAX without the NUL).
 const MAX_NETNS: usize = 4095;
 
@@ -68,9 +66,8 @@ const MAX_NETNS: usize = 4095;
 pub struct CniArgs {
     pub pod_namespace: Option<String>,
     pub pod_name: Option<String>,
-    pub infra_container_id: Option<String>,
-    /// Lower-cased, validated as a UUID.
-    pub pod_uid: Option<String>,
+    pub infra_container_id: Option<ContainerId>,
+    pub pod_uid: Option<Uuid>,
 }
 
 impl CniArgs {
@@ -83,6 +80,7 @@ impl CniArgs {
     /// key with an empty value counts as absent.
     pub fn parse(s: &str) -> Result<CniArgs> {
         let mut out = CniArgs::default();
+        let mut seen: Vec<&str> = Vec::new();
         for seg in s.split(';').filter(|seg| !seg.is_empty()) {
             let Some((key, value)) = seg.split_once('=') else {
                 return Err(Error::new(
@@ -90,43 +88,51 @@ impl CniArgs {
                     format!("CNI_ARGS: {} is not KEY=VALUE", printable(seg, 64)),
                 ));
             };
-            let (slot, valid): (&mut Option<String>, fn(&str) -> bool) = match key {
-                "K8S_POD_NAMESPACE" => (&mut out.pod_namespace, is_dns1123_label),
-                "K8S_POD_NAME" => (&mut out.pod_name, is_dns1123_subdomain),
-                "K8S_POD_INFRA_CONTAINER_ID" => (&mut out.infra_container_id, is_container_id),
-                "K8S_POD_UID" => (&mut out.pod_uid, is_uuid),
-                _ => continue,
-            };
-            if value.is_empty() {
+            let known = [
+                "K8S_POD_NAMESPACE",
+                "K8S_POD_NAME",
+                "K8S_POD_INFRA_CONTAINER_ID",
+                "K8S_POD_UID",
+            ];
+            if !known.contains(&key) || value.is_empty() {
                 continue;
             }
-            if slot.is_some() {
+            if seen.contains(&key) {
                 return Err(Error::new(
                     code::INVALID_ENV,
                     format!("CNI_ARGS: {key} is given twice"),
                 ));
             }
-            if !valid(value) {
-                return Err(Error::new(
+            seen.push(key);
+            let bad = || {
+                Error::new(
                     code::INVALID_ENV,
                     format!("CNI_ARGS: invalid {key} {}", printable(value, 64)),
-                ));
+                )
+            };
+            match key {
+                "K8S_POD_NAMESPACE" if is_dns1123_label(value) => {
+                    out.pod_namespace = Some(value.to_string())
+                }
+                "K8S_POD_NAME" if is_dns1123_subdomain(value) => {
+                    out.pod_name = Some(value.to_string())
+                }
+                "K8S_POD_INFRA_CONTAINER_ID" => {
+                    out.infra_container_id = Some(ContainerId::parse(value).map_err(|_| bad())?)
+                }
+                "K8S_POD_UID" => out.pod_uid = Some(Uuid::parse(value).map_err(|_| bad())?),
+                _ => return Err(bad()),
             }
-            *slot = Some(if key == "K8S_POD_UID" {
-                value.to_ascii_lowercase()
-            } else {
-                value.to_string()
-            });
         }
         Ok(out)
     }
 
     /// `<cluster>__<namespace>__<pod>`; code 4 when the pod name is
     /// missing (the reference silently used `k8s____`, shared by every
-    /// pod). Runtimes without Kubernetes (podman, nerdctl, cnitool) send no
-    /// namespace: it is [`DEFAULT_NAMESPACE`], as for a Kubernetes pod
-    /// created without one.
-    pub fn vm_name(&self, cluster: &str) -> Result<String> {
+    /// pod), code 7 when the name is longer than a file name. Runtimes
+    /// without Kubernetes (podman, nerdctl, cnitool) send no namespace: it
+    /// is [`DEFAULT_NAMESPACE`], as for a Kubernetes pod created without one.
+    pub fn vm_name(&self, cluster: &NetName) -> Result<VmName> {
         let Some(pod) = &self.pod_name else {
             return Err(Error::new(
                 code::INVALID_ENV,
@@ -137,43 +143,59 @@ impl CniArgs {
             log::info!("CNI_ARGS has no K8S_POD_NAMESPACE: using {DEFAULT_NAMESPACE:?}");
             DEFAULT_NAMESPACE
         });
-        Ok(format!("{cluster}__{ns}__{pod}"))
+        VmName::k8s(cluster, ns, pod).map_err(|e| Error::new(code::INVALID_CONFIG, e.to_string()))
     }
 }
 
 /// The pod namespace when `CNI_ARGS` names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
-/// The validated environment of one invocation. Variables a command does not
-/// use are empty / None.
+/// What ADD, DEL and CHECK act on: one attachment of one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub container_id: ContainerId,
+    pub ifname: IfName,
+    /// None when unset or empty (allowed on DEL).
+    pub netns: Option<String>,
+    pub args: CniArgs,
+}
+
+/// The validated environment of one invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Env {
     pub command: Command,
-    pub container_id: String,
-    /// None when unset or empty (allowed on DEL).
-    pub netns: Option<String>,
-    pub ifname: String,
-    pub args: CniArgs,
+    /// ADD, DEL and CHECK: the attachment; None for the other commands.
+    pub target: Option<Target>,
     pub path: Vec<String>,
 }
 
 impl Env {
     /// Reads and validates the variables `command` needs; code 4 naming them.
     pub fn from_env(command: Command) -> Result<Env> {
-        Env::from_lookup(command, |k| std::env::var(k).ok())
+        Env::from_lookup(command, |k| std::env::var_os(k))
     }
 
     /// [`Env::from_env`] over any lookup (tests). "Set but empty" is unset,
-    /// as libcni sets every variable and leaves unused ones empty.
+    /// as libcni sets every variable and leaves unused ones empty; a value
+    /// that is not UTF-8 is code 4 saying so.
     ///
     /// ADD and CHECK need `CNI_CONTAINERID`, `CNI_NETNS` and `CNI_IFNAME`;
     /// DEL needs the id and the ifname. VERSION, STATUS and GC read nothing
     /// but `CNI_PATH`, which is never required (GC's spec text requires it,
     /// but the plugin does not delegate, so its absence harms nothing).
     /// All missing variables are named in one error.
-    pub fn from_lookup(command: Command, get: impl Fn(&str) -> Option<String>) -> Result<Env> {
-        let get = |k: &str| get(k).filter(|v| !v.is_empty());
-        let path = get("CNI_PATH")
+    pub fn from_lookup(command: Command, get: impl Fn(&str) -> Option<OsString>) -> Result<Env> {
+        let get = |k: &str| -> Result<Option<String>> {
+            match get(k).map(OsString::into_string) {
+                None => Ok(None),
+                Some(Ok(v)) => Ok(Some(v).filter(|v| !v.is_empty())),
+                Some(Err(_)) => Err(Error::new(
+                    code::INVALID_ENV,
+                    format!("{k} is not valid UTF-8"),
+                )),
+            }
+        };
+        let path = get("CNI_PATH")?
             .map(|p| {
                 p.split(':')
                     .filter(|s| !s.is_empty())
@@ -181,21 +203,15 @@ impl Env {
                     .collect()
             })
             .unwrap_or_default();
-        let mut env = Env {
-            command,
-            container_id: String::new(),
-            netns: None,
-            ifname: String::new(),
-            args: CniArgs::default(),
-            path,
-        };
         if !command.is_attachment() {
-            return Ok(env);
+            return Ok(Env {
+                command,
+                target: None,
+                path,
+            });
         }
-
-        let container_id = get("CNI_CONTAINERID");
-        let netns = get("CNI_NETNS");
-        let ifname = get("CNI_IFNAME");
+        let (container_id, netns, ifname) =
+            (get("CNI_CONTAINERID")?, get("CNI_NETNS")?, get("CNI_IFNAME")?);
         let mut missing = Vec::new();
         if container_id.is_none() {
             missing.push("CNI_CONTAINERID");
@@ -215,51 +231,35 @@ impl Env {
                 ),
             ));
         }
-        let (container_id, ifname) = (container_id.unwrap_or_default(), ifname.unwrap_or_default());
-
-        if !is_container_id(&container_id) {
-            return Err(Error::new(
-                code::INVALID_ENV,
-                format!("invalid CNI_CONTAINERID {}", printable(&container_id, 64)),
-            )
-            .with_details(format!(
-                "must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$ and be at most {MAX_CONTAINER_ID} bytes"
-            )));
-        }
-        validate_ifname(&ifname).map_err(|e| e.context("CNI_IFNAME"))?;
+        let container_id = ContainerId::parse(&container_id.unwrap_or_default())
+            .map_err(|e| Error::new(code::INVALID_ENV, format!("CNI_CONTAINERID: {e}")))?;
+        let ifname = IfName::parse(&ifname.unwrap_or_default())
+            .map_err(|e| Error::new(code::INVALID_ENV, format!("CNI_IFNAME: {e}")))?;
         if let Some(ns) = &netns {
             validate_netns(ns)?;
         }
-        env.args = CniArgs::parse(&get("CNI_ARGS").unwrap_or_default())?;
-        env.container_id = container_id;
-        env.netns = netns;
-        env.ifname = ifname;
-        Ok(env)
+        let args = CniArgs::parse(&get("CNI_ARGS")?.unwrap_or_default())?;
+        Ok(Env {
+            command,
+            target: Some(Target {
+                container_id,
+                ifname,
+                netns,
+                args,
+            }),
+            path,
+        })
     }
-}
 
-/// Interface name rules: 1..=15 bytes, not `.`/`..`, no `/`, `:`, `%`,
-/// whitespace or control characters (Linux `dev_valid_name`, plus `%`, which
-/// the kernel treats as a template). Code 4.
-pub fn validate_ifname(name: &str) -> Result<()> {
-    let why = if name.is_empty() {
-        "is empty"
-    } else if name.len() > 15 {
-        "is longer than 15 bytes"
-    } else if name == "." || name == ".." {
-        "is . or .."
-    } else if name
-        .chars()
-        .any(|c| matches!(c, '/' | ':' | '%') || c.is_whitespace() || c.is_control())
-    {
-        "contains /, :, %, whitespace or a control character"
-    } else {
-        return Ok(());
-    };
-    Err(Error::new(
-        code::INVALID_ENV,
-        format!("interface name {} {why}", printable(name, 32)),
-    ))
+    /// The attachment of ADD, DEL and CHECK.
+    pub fn target(&self) -> Result<&Target> {
+        self.target.as_ref().ok_or_else(|| {
+            Error::new(
+                code::INVALID_ENV,
+                format!("{} has no container to act on", self.command.as_str()),
+            )
+        })
+    }
 }
 
 /// `CNI_NETNS` must be an absolute path without NUL. It is opened (and
@@ -274,15 +274,6 @@ fn validate_netns(ns: &str) -> Result<()> {
         )
         .with_details("must be an absolute path"))
     }
-}
-
-/// `^[A-Za-z0-9][A-Za-z0-9_.-]*$`, the CNI rule for container ids and
-/// network names, capped at [`MAX_CONTAINER_ID`] bytes.
-pub fn is_container_id(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    s.len() <= MAX_CONTAINER_ID
-        && bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// RFC 1123 label as Kubernetes uses it for namespaces: 1..=63 of
@@ -302,33 +293,15 @@ fn is_dns1123_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
-/// `8-4-4-4-12` hexadecimal digits, either case.
-fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|c| c.is_ascii_hexdigit()))
-}
-
-/// A bounded, quoted and escaped copy of untrusted input for messages and
-/// logs: no control character reaches a log line verbatim.
-pub fn printable(s: &str, max: usize) -> String {
-    let cut: String = s.chars().take(max).collect();
-    let more = if cut.len() < s.len() { "..." } else { "" };
-    format!("{cut:?}{more}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
 
     fn env(cmd: Command, vars: &[(&str, &str)]) -> Result<Env> {
-        let m: HashMap<String, String> = vars
+        let m: HashMap<String, OsString> = vars
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
             .collect();
         Env::from_lookup(cmd, |k| m.get(k).cloned())
     }
@@ -367,10 +340,11 @@ mod tests {
     #[test]
     fn add_env_ok() {
         let e = env(Command::Add, &ADD_OK).unwrap();
-        assert_eq!(e.container_id, "abc123");
-        assert_eq!(e.netns.as_deref(), Some("/run/netns/x"));
-        assert_eq!(e.args.pod_namespace.as_deref(), Some("default"));
-        assert_eq!(e.args.pod_name.as_deref(), Some("p-1.x"));
+        let t = e.target().unwrap();
+        assert_eq!(t.container_id, "abc123");
+        assert_eq!(t.netns.as_deref(), Some("/run/netns/x"));
+        assert_eq!(t.args.pod_namespace.as_deref(), Some("default"));
+        assert_eq!(t.args.pod_name.as_deref(), Some("p-1.x"));
         assert!(e.path.is_empty());
     }
 
@@ -390,11 +364,11 @@ mod tests {
             &[("CNI_CONTAINERID", "a"), ("CNI_IFNAME", "eth0")],
         )
         .unwrap();
-        assert_eq!(d.netns, None);
+        assert_eq!(d.target().unwrap().netns, None);
         for cmd in [Command::Version, Command::Status, Command::Gc] {
             let e = env(cmd, &[("CNI_PATH", "/a::/b"), ("CNI_IFNAME", "../x")]).unwrap();
             assert_eq!(e.path, ["/a", "/b"]);
-            assert_eq!(e.ifname, "");
+            assert_eq!(e.target, None);
         }
     }
 
@@ -410,7 +384,7 @@ mod tests {
             ("CNI_CONTAINERID", "-abc"),
             ("CNI_CONTAINERID", "a/b"),
             ("CNI_CONTAINERID", "a b"),
-            ("CNI_CONTAINERID", &"a".repeat(256)),
+            ("CNI_CONTAINERID", &"a".repeat(ContainerId::MAX + 1)),
             ("CNI_IFNAME", "0123456789abcdef"),
             ("CNI_IFNAME", "a/b"),
             ("CNI_IFNAME", ".."),
@@ -434,6 +408,24 @@ mod tests {
             assert!(e.msg.contains(named), "{k}={v}: {}", e.msg);
         }
         assert!(with("CNI_IFNAME", "0123456789abcde").is_ok());
+        assert!(with("CNI_CONTAINERID", &"a".repeat(ContainerId::MAX)).is_ok());
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_as_such() {
+        use std::os::unix::ffi::OsStringExt;
+        for var in ["CNI_ARGS", "CNI_NETNS", "CNI_CONTAINERID", "CNI_PATH"] {
+            let e = Env::from_lookup(Command::Add, |k| {
+                if k == var {
+                    Some(OsString::from_vec(b"K8S_POD_NAME=\xff".to_vec()))
+                } else {
+                    ADD_OK.iter().find(|(n, _)| *n == k).map(|(_, v)| OsString::from(v))
+                }
+            })
+            .unwrap_err();
+            assert_eq!(e.code, 4, "{var}");
+            assert_eq!(e.msg, format!("{var} is not valid UTF-8"));
+        }
     }
 
     #[test]
@@ -445,14 +437,20 @@ mod tests {
         .unwrap();
         assert_eq!(a.pod_namespace.as_deref(), Some("kube-system"));
         assert_eq!(
-            a.pod_uid.as_deref(),
+            a.pod_uid.as_ref().map(Uuid::as_str),
             Some("0a1b2c3d-4e5f-6789-abcd-ef0123456789")
         );
         assert_eq!(a.infra_container_id, None);
+        let k8s = NetName::parse("k8s").unwrap();
         assert_eq!(
-            a.vm_name("k8s").unwrap(),
+            a.vm_name(&k8s).unwrap(),
             "k8s__kube-system__coredns-5d78c9869d-abcde"
         );
+        // A 253-byte pod name is valid Kubernetes but no file name: code 7 naming the limit.
+        let long = CniArgs::parse(&format!("K8S_POD_NAME={}", "a".repeat(253))).unwrap();
+        let e = long.vm_name(&k8s).unwrap_err();
+        assert_eq!(e.code, 7);
+        assert!(e.msg.contains("255"), "{}", e.msg);
         assert_eq!(CniArgs::parse("").unwrap(), CniArgs::default());
         assert!(CniArgs::parse("K8S_POD_NAME=a.b.c").is_ok());
         for bad in [
@@ -465,10 +463,10 @@ mod tests {
         }
         // podman, nerdctl, cnitool: no namespace.
         let podman = CniArgs::parse("IgnoreUnknown=1;K8S_POD_NAME=web").unwrap();
-        assert_eq!(podman.vm_name("k8s").unwrap(), "k8s__default__web");
+        assert_eq!(podman.vm_name(&k8s).unwrap(), "k8s__default__web");
         let e = CniArgs::parse("K8S_POD_NAMESPACE=ns")
             .unwrap()
-            .vm_name("k8s")
+            .vm_name(&k8s)
             .unwrap_err();
         assert_eq!(e.msg, "CNI_ARGS: missing K8S_POD_NAME");
     }

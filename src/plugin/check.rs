@@ -2,16 +2,18 @@
 //! later plugins such as tuning changed it) and what the port files record
 //! with the live kernel and the agent. Every difference is named.
 
-use super::{Ctx, Request};
+use super::{plan, Ctx, Request, ADD_MARGIN};
 use crate::cni::error::{code, Context, Error, Result};
 use crate::cni::result::CniResult;
 use crate::netlink::{Link, Socket};
 use crate::netns::NetNs;
 use crate::store::PortFile;
+use crate::vif::names::{owner, Owner};
 use std::net::IpAddr;
 
 pub fn check(req: &Request) -> Result<()> {
-    let ctx = Ctx::new(req);
+    let ctx = Ctx::new(req, req.conf.contrail.poll_budget() + ADD_MARGIN);
+    let t = ctx.target()?;
     let prev = req.conf.prev_result.as_ref().ok_or_else(|| {
         Error::new(
             code::INVALID_CONFIG,
@@ -19,29 +21,25 @@ pub fn check(req: &Request) -> Result<()> {
         )
     })?;
     let expected = CniResult::from_json(prev, &req.conf.cni_version)?;
-    let netns_path = req
-        .env
+    let netns_path = t
         .netns
         .as_deref()
         .ok_or_else(|| Error::new(code::INVALID_ENV, "CNI_NETNS is required for CHECK"))?;
     let pod = NetNs::open(netns_path)
         .map_err(|e| Error::new(code::INVALID_ENV, format!("CNI_NETNS {netns_path}: {e}")))?;
     let vm_name = ctx.vm_name()?;
-    let _lock = ctx.store.lock_pod(&vm_name)?;
-    let (ports, bad) = ctx.store.read_ports(&vm_name);
-    let ours: Vec<&PortFile> = ports.iter().filter(|p| ctx.owns(p)).collect();
+    let _lock = ctx.lock(&vm_name)?;
+    let ports = ctx.store.read_ports(&vm_name);
+    let delegate_ifname = ctx.delegate().then_some(&t.ifname);
+    let ours = plan::plan_del(&ports, &t.container_id, delegate_ifname).ours;
     let mut diffs = Vec::new();
-    for b in &bad {
-        diffs.push(format!(
-            "unreadable port file {}: {}",
-            b.path.display(),
-            b.reason
-        ));
+    for b in &ports.bad {
+        diffs.push(format!("unusable port file {}: {}", b.name, b.reason));
     }
     if ours.is_empty() {
         diffs.push(format!(
             "no port file of container {} in {vm_name}",
-            ctx.container_id()
+            t.container_id
         ));
     }
     let mut host = Socket::new().ctx("open netlink socket")?;
@@ -86,6 +84,12 @@ fn check_one(
     }
     match host.link_by_name(&p.host_ifname)? {
         None => diffs.push(format!("host interface {} is missing", p.host_ifname)),
+        Some(l) if owner(&l.name, l.alias.as_deref(), l.group) != Owner::Container(p.vm_id.clone()) => {
+            diffs.push(format!(
+                "host interface {} is not marked for container {} (alias {:?})",
+                p.host_ifname, p.vm_id, l.alias
+            ))
+        }
         Some(l) if !l.is_up() => diffs.push(format!("host interface {} is down", p.host_ifname)),
         Some(_) => {}
     }
@@ -99,7 +103,7 @@ fn check_one(
     let Some(idx) = expected
         .interfaces
         .iter()
-        .position(|i| i.name == p.vm_ifname && i.sandbox.as_deref() == Some(netns_path))
+        .position(|i| p.vm_ifname == i.name.as_str() && i.sandbox.as_deref() == Some(netns_path))
     else {
         diffs.push(format!(
             "prevResult does not list {} in {netns_path}",
@@ -112,10 +116,10 @@ fn check_one(
         &link,
         expected,
         idx,
-        p.vm_ifname == ctx.req.env.ifname,
+        p.vm_ifname == ctx.target()?.ifname,
         diffs,
     )?;
-    match ctx.agent.get_vmi(&p.vm_uuid, &p.vmi_uuid) {
+    match ctx.agent.get_vmi(&p.vm_uuid, &p.vmi_uuid, &ctx.deadline) {
         Ok(Some(oper)) => {
             let want: Vec<IpAddr> = expected
                 .ips
@@ -123,17 +127,13 @@ fn check_one(
                 .filter(|ip| ip.interface == Some(idx))
                 .map(|ip| ip.address)
                 .collect();
-            for a in [&oper.ip_address, &oper.v6_ip_address]
-                .into_iter()
-                .flatten()
-            {
-                if let Ok(ip) = a.parse::<IpAddr>() {
-                    if !want.contains(&ip) {
-                        diffs.push(format!(
-                            "agent assigns {ip} to VMI {} but prevResult does not list it",
-                            p.vmi_uuid
-                        ));
-                    }
+            let live = [oper.v4.map(|n| n.addr()), oper.v6.map(IpAddr::V6)];
+            for ip in live.into_iter().flatten() {
+                if !want.contains(&ip) {
+                    diffs.push(format!(
+                        "agent assigns {ip} to VMI {} but prevResult does not list it",
+                        p.vmi_uuid
+                    ));
                 }
             }
         }

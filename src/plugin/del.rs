@@ -1,101 +1,109 @@
 //! DEL: remove what ADD created for this container, from the port files it
 //! wrote. Idempotent and best effort: no port file, no netns, no agent, a
-//! repeated DEL all end in success; only a piece that exists and cannot be
-//! removed is an error (the runtime retries DEL).
+//! repeated DEL, a read-only or full state file system with nothing to
+//! delete all end in success; only a piece that exists and cannot be
+//! removed is an error (the runtime retries DEL). Bounded by
+//! [`super::DEL_BUDGET`].
 
-use super::{finish_vm, join_errors, remove_attachment, subscription_of, Ctx, Request};
-use crate::cni::error::{Context, Result};
-use crate::config::Mode;
+use super::{finish_vm, join_errors, plan, teardown, Ctx, Request, DEL_BUDGET};
+use crate::cni::error::{code, Context, Result};
+use crate::config::{Mode, VifType};
+use crate::ids::{ContainerId, IfName, Uuid, VmName};
 use crate::netlink::Socket;
+use crate::store::PortFile;
 use log::{info, warn};
 
 pub fn del(req: &Request) -> Result<()> {
-    let ctx = Ctx::new(req);
+    let ctx = Ctx::new(req, DEL_BUDGET);
+    let t = ctx.target()?;
     if ctx.c.mode == Mode::Mesos {
         if let Err(e) = ctx.notify_mesos("DEL") {
             warn!("Mesos manager: {e} (DEL goes on)");
         }
     }
-    let vm_names = match (ctx.vm_name(), &req.env.args.pod_name) {
-        (Ok(name), _) => vec![name],
+    let vms = match (ctx.vm_name(), &t.args.pod_name) {
+        (Ok(vm), _) => vec![vm],
         // No pod in CNI_ARGS (a runtime that lost them): find the
         // container's state by scanning instead of giving up.
-        (Err(_), None) => vms_of_container(&ctx)?,
+        (Err(_), None) => vms_of_container(&ctx, &t.container_id)?,
         (Err(e), Some(_)) => return Err(e),
     };
-    let mut errors = Vec::new();
-    for vm_name in vm_names {
-        let _lock = ctx.store.lock_pod(&vm_name)?;
-        if let Err(e) = del_vm(&ctx, &vm_name) {
-            errors.push(e);
-        }
-    }
+    let delegate_ifname = ctx.delegate().then_some(&t.ifname);
+    let errors = vms
+        .iter()
+        .filter_map(|vm| del_vm(&ctx, vm, delegate_ifname).err())
+        .collect();
     join_errors("DEL", errors)
 }
 
-/// VM directories holding a port file of this container.
-fn vms_of_container(ctx: &Ctx) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    for vm in ctx.store.vm_names()? {
-        let (ports, _) = ctx.store.read_ports(&vm);
-        if ports.iter().any(|p| p.port.vm_id == ctx.container_id()) {
-            found.push(vm);
-        }
-    }
+/// VM directories holding a port file of `container`.
+fn vms_of_container(ctx: &Ctx, container: &ContainerId) -> Result<Vec<VmName>> {
+    let found: Vec<VmName> = ctx
+        .store
+        .vm_names()?
+        .into_iter()
+        .filter(|vm| {
+            ctx.store
+                .read_ports(vm)
+                .good
+                .iter()
+                .any(|p| p.port.vm_id == *container)
+        })
+        .collect();
     info!("DEL without a pod name in CNI_ARGS: container found in {found:?}");
     Ok(found)
 }
 
-fn del_vm(ctx: &Ctx, vm_name: &str) -> Result<()> {
-    let (ports, bad) = ctx.store.read_ports(vm_name);
-    let others: Vec<&str> = ports
-        .iter()
-        .filter(|p| p.port.vm_id != ctx.container_id())
-        .map(|p| p.port.vm_id.as_str())
-        .collect();
-    let ours: Vec<_> = ports.iter().filter(|p| ctx.owns(p)).collect();
-    if ours.is_empty() {
-        if let Some(other) = others.first() {
-            // The reference's CanDelete rule: a DEL of an older sandbox must
-            // not tear down the pod's current one.
-            info!(
-                "DEL {vm_name}: its interfaces belong to container {other}, not {}: nothing to do",
-                ctx.container_id()
-            );
-        } else {
-            info!(
-                "DEL {vm_name}: no state for container {}: nothing to do",
-                ctx.container_id()
-            );
+fn del_vm(ctx: &Ctx, vm: &VmName, delegate_ifname: Option<&IfName>) -> Result<()> {
+    let t = ctx.target()?;
+    let lock = match ctx.lock(vm) {
+        Ok(l) => l,
+        // A read-only or full file system: with nothing to delete, done.
+        Err(e) if e.code == code::STATE && !ctx.store.has_state(vm) => {
+            info!("DEL {vm}: no state, nothing to do ({e})");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let ports = ctx.store.read_ports(vm);
+    let d = plan::plan_del(&ports, &t.container_id, delegate_ifname);
+    if d.ours.is_empty() {
+        match d.others.first() {
+            // The reference's CanDelete rule: a DEL of an older sandbox
+            // must not tear down the pod's current one.
+            Some(other) => info!(
+                "DEL {vm}: its interfaces belong to container {other}, not {}: nothing to do",
+                t.container_id
+            ),
+            None => info!("DEL {vm}: no state for container {}", t.container_id),
         }
     }
     let mut errors = Vec::new();
-    if !ours.is_empty() {
+    if !d.ours.is_empty() || !d.bad.is_empty() {
         let mut host = Socket::new().ctx("open netlink socket")?;
-        for pf in &ours {
-            if let Err(e) = remove_attachment(&mut host, &ctx.store, pf) {
+        errors = teardown::remove(&mut host, &ctx.store, &d.ours, &d.bad);
+        // An unusable entry may have been a port file of ours (replaced by
+        // a FIFO, a symlink, garbage): the links' marks still tell.
+        if !d.bad.is_empty() {
+            if let Err(e) = teardown::remove_marked(&mut host, |c| *c == t.container_id) {
                 errors.push(e);
             }
         }
     }
-    // An unreadable file cannot say whose it is. When nothing in the
-    // directory belongs to another sandbox, it is ours (or nobody's).
-    if others.is_empty() && !ctx.delegate {
-        for b in &bad {
-            warn!(
-                "DEL {vm_name}: removing unreadable port file {}: {}",
-                b.path.display(),
-                b.reason
-            );
-            if let Err(e) = ctx.store.remove_file(&b.path) {
-                errors.push(e);
-            }
-        }
-    }
-    let own = |owner: &str| owner == ctx.container_id();
-    finish_vm(ctx, vm_name, subscription_of(ours.iter().copied()), &own);
+    let own = |c: &ContainerId| *c == t.container_id;
+    finish_vm(ctx, vm, subscription(&d.ours), &own);
+    lock.finish(&ctx.store);
     if errors.is_empty() {
-        info!("DEL {vm_name}: removed {} interface(s)", ours.len());
+        info!("DEL {vm}: removed {} interface(s)", d.ours.len());
     }
-    join_errors(&format!("DEL {vm_name}"), errors)
+    join_errors(&format!("DEL {vm}"), errors)
+}
+
+/// The VM uuid to unsubscribe when these attachments go: veth ones only
+/// (nested mode never subscribes).
+pub fn subscription<'p>(ports: &[&'p PortFile]) -> Option<&'p Uuid> {
+    ports
+        .iter()
+        .find(|p| p.vif_type == VifType::Veth)
+        .map(|p| &p.port.vm_uuid)
 }

@@ -1,12 +1,16 @@
-//! Orchestration of each CNI command: ADD and DEL with rollback, CHECK,
-//! STATUS and GC. Data flows one way: the validated request, then the agent
-//! and the kernel, then the result.
+//! Orchestration of each CNI command: read what is needed once, decide
+//! with the pure functions of [`plan`], then apply to the kernel, the agent
+//! and the disk (docs/architecture.md). ADD records an undo for every step
+//! and rolls back on failure; DEL and GC collect errors and go on; every
+//! command runs against one deadline.
 
 mod add;
 mod check;
 mod del;
 mod gc;
+pub mod plan;
 mod status;
+mod teardown;
 
 pub use add::add;
 pub use check::check;
@@ -15,17 +19,23 @@ pub use gc::gc;
 pub use status::status;
 
 use crate::agent::Agent;
-use crate::cni::args::Env;
+use crate::cni::args::{Env, Target};
 use crate::cni::error::{Error, Result};
-use crate::config::{Contrail, Mode, NetConf, VifType};
-use crate::netlink::Socket;
-use crate::store::{PortFile, Store};
-use crate::vif;
+use crate::config::{Contrail, Mode, NetConf};
+use crate::deadline::Deadline;
+use crate::ids::{Uuid, VmName};
+use crate::store::{PodLock, Store};
 use log::{info, warn};
 use std::time::Duration;
 
-/// The plugin's own type name; as a delegate network name it means "default".
-pub const PLUGIN_NAME: &str = "contrail-k8s-cni";
+/// What ADD and CHECK may spend beyond the agent's poll budget: the
+/// kernel and file work around the agent phases.
+pub const ADD_MARGIN: Duration = Duration::from_secs(2);
+/// DEL's own deadline: it waits for the pod's lock, removes links and
+/// files, and tells the agent; none of that polls.
+pub const DEL_BUDGET: Duration = Duration::from_secs(10);
+/// GC's deadline, for every stale pod of the node.
+pub const GC_BUDGET: Duration = Duration::from_secs(60);
 
 /// One invocation: validated environment plus merged configuration.
 pub struct Request {
@@ -39,191 +49,139 @@ struct Ctx<'a> {
     c: &'a Contrail,
     store: Store,
     agent: Agent,
-    /// Multus delegate mode: one network per call.
-    delegate: bool,
+    deadline: Deadline,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(req: &'a Request) -> Ctx<'a> {
+    fn new(req: &'a Request, budget: Duration) -> Ctx<'a> {
         let c = &req.conf.contrail;
-        let delegate = c
-            .delegate
-            .unwrap_or_else(|| parent_is_meta_plugin(&c.meta_plugin));
         Ctx {
             req,
             c,
             store: Store::new(&c.config_dir),
-            agent: Agent::new(
-                &c.vrouter_ip.to_string(),
-                c.vrouter_port,
-                Duration::from_secs(c.poll_timeout),
-                c.poll_retries,
-            ),
-            delegate,
+            agent: Agent::new(c.vrouter(), Duration::from_secs(c.poll_timeout)),
+            deadline: Deadline::after(budget),
         }
     }
 
-    fn container_id(&self) -> &str {
-        &self.req.env.container_id
-    }
-
-    fn veth(&self) -> bool {
-        self.c.vif_type == VifType::Veth
+    fn target(&self) -> Result<&'a Target> {
+        self.req.env.target()
     }
 
     /// The VM name the agent knows the pod by. Mesos has no pods: the
     /// container id names the VM, as in the reference.
-    fn vm_name(&self) -> Result<String> {
-        if self.c.mode == Mode::Mesos {
-            return Ok(self.container_id().to_string());
-        }
-        self.req.env.args.vm_name(self.c.cluster_name.as_str())
-    }
-
-    /// The network a delegate call configures: the config `name`, where the
-    /// plugin's own name (or none) means the cluster's default network.
-    fn delegate_network(&self) -> &str {
-        let name = self.req.conf.name.as_str();
-        if name.is_empty() || name == PLUGIN_NAME {
-            "default"
-        } else {
-            name
+    fn vm_name(&self) -> Result<VmName> {
+        let t = self.target()?;
+        match self.c.mode {
+            Mode::Mesos => Ok(VmName::mesos(&t.container_id)),
+            Mode::K8s => t.args.vm_name(&self.c.cluster_name),
         }
     }
 
-    /// Does this port file belong to the attachment of this call? Standalone:
-    /// every interface of the container; delegate: only `CNI_IFNAME`.
-    fn owns(&self, pf: &PortFile) -> bool {
-        pf.port.vm_id == self.container_id()
-            && (!self.delegate || pf.port.vm_ifname == self.req.env.ifname)
+    /// Delegate mode (one network per call), forced or detected.
+    fn delegate(&self) -> bool {
+        plan::is_delegate(self.c.delegate, &parent_comm(), &self.c.meta_plugin)
+    }
+
+    /// In delegate mode, the network this call configures.
+    fn delegate_network(&self) -> Option<&str> {
+        self.delegate()
+            .then(|| plan::delegate_network(self.req.conf.name.as_str()))
     }
 
     fn notify_mesos(&self, cmd: &str) -> Result<()> {
-        crate::agent::mesos_notify(
-            &self.c.mesos_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            self.c.mesos_port.unwrap_or(0),
-            cmd,
-            self.container_id(),
-            &self.req.conf.raw,
-        )
+        let t = self.target()?;
+        let addr = self.c.mesos().ok_or_else(|| {
+            Error::new(
+                crate::cni::error::code::INVALID_CONFIG,
+                "mode mesos needs mesos-ip and mesos-port in the node configuration",
+            )
+        })?;
+        crate::mesos::notify(addr, cmd, &t.container_id, &self.req.conf.raw, &self.deadline)
+    }
+
+    /// Takes the pod's lock within the command's deadline.
+    fn lock(&self, vm: &VmName) -> Result<PodLock> {
+        self.store.lock_pod(vm, &self.deadline)
     }
 }
 
-/// Multus runs its delegates as a child process: thin Multus as `multus`,
-/// thick Multus as `multus-daemon`. `comm` is cut at 15 bytes by the kernel.
-fn parent_is_meta_plugin(meta_plugin: &str) -> bool {
+/// The parent process's name (`comm`), "" when it cannot be read.
+fn parent_comm() -> String {
     let ppid = std::os::unix::process::parent_id();
-    let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap_or_default();
-    comm_matches(comm.trim_end_matches('\n'), meta_plugin)
+    std::fs::read_to_string(format!("/proc/{ppid}/comm"))
+        .map(|c| c.trim_end_matches('\n').to_string())
+        .unwrap_or_default()
 }
 
-fn comm_matches(comm: &str, meta_plugin: &str) -> bool {
-    fn cut(s: &str) -> &str {
-        let mut end = s.len().min(15);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        &s[..end]
-    }
-    if comm.is_empty() || meta_plugin.is_empty() {
-        return false;
-    }
-    comm == cut(meta_plugin) || comm == cut(&format!("{meta_plugin}-daemon"))
-}
-
-/// Removes one attachment's state: its host link (veth tap or VLAN link,
-/// which takes the macvlan with it) and its port file. Missing pieces are fine.
-fn remove_attachment(host: &mut Socket, store: &Store, pf: &PortFile) -> Result<()> {
-    let host_if = &pf.port.host_ifname;
-    if vif::delete_link(host, host_if)? {
-        info!("deleted host link {host_if} of VMI {}", pf.port.vmi_uuid);
-    }
-    store.remove_port(&pf.port.vm_name, &pf.port.vmi_uuid)
-}
-
-/// After the last attachment of a VM is gone: unsubscribe `subscription`
-/// (the VM uuid, veth mode only; best effort, the agent answers 200 anyway),
-/// remove the VM directory, and the Multus cache when `cache_is_stale` says
-/// so of the container that wrote it.
+/// After the attachments of a VM were removed: when no port file is left,
+/// unsubscribe `subscription` (the VM uuid; veth mode only; best effort,
+/// the agent drops it on restart anyway), remove the VM directory, and the
+/// Multus cache when `cache_is_stale` says so of the container that wrote
+/// it.
 fn finish_vm(
     ctx: &Ctx,
-    vm_name: &str,
-    subscription: Option<&str>,
-    cache_is_stale: &dyn Fn(&str) -> bool,
+    vm: &VmName,
+    subscription: Option<&Uuid>,
+    cache_is_stale: &dyn Fn(&crate::ids::ContainerId) -> bool,
 ) {
-    let (left, bad) = ctx.store.read_ports(vm_name);
-    if !left.is_empty() || !bad.is_empty() {
+    let left = ctx.store.read_ports(vm);
+    if !left.good.is_empty() || !left.bad.is_empty() {
         return;
     }
     if let Some(uuid) = subscription {
-        match ctx.agent.delete_vm(uuid) {
+        match ctx.agent.delete_vm(uuid, &ctx.deadline) {
             Ok(()) => info!("agent: unsubscribed VM {uuid}"),
             Err(e) => warn!(
                 "agent: DELETE /vm/{uuid} failed (ignored, the agent drops it on restart): {e}"
             ),
         }
     }
-    if let Err(e) = ctx.store.remove_vm_dir_if_empty(vm_name) {
+    if let Err(e) = ctx.store.remove_vm_dir_if_empty(vm) {
         warn!("{e}");
     }
-    remove_multus_cache_if(ctx, vm_name, cache_is_stale);
+    remove_multus_cache_if(ctx, vm, cache_is_stale);
 }
 
-/// Removes the Multus cache of `vm_name` when `is_stale(container that
-/// wrote it)`; a newer sandbox's cache is left alone.
-fn remove_multus_cache_if(ctx: &Ctx, vm_name: &str, is_stale: &dyn Fn(&str) -> bool) {
-    if let Some(cache) = ctx.store.read_multus_cache(vm_name) {
-        if !is_stale(&cache.container_id) {
-            return;
-        }
-        match ctx.store.remove_multus_cache(vm_name) {
-            Ok(()) => info!(
-                "removed the Multus cache of {vm_name} (container {})",
-                cache.container_id
-            ),
-            Err(e) => warn!("{e}"),
-        }
+/// Removes the Multus cache of `vm` when `is_stale(container that wrote
+/// it)`; a newer sandbox's cache is left alone.
+fn remove_multus_cache_if(
+    ctx: &Ctx,
+    vm: &VmName,
+    is_stale: &dyn Fn(&crate::ids::ContainerId) -> bool,
+) {
+    let Some(cache) = ctx.store.read_multus_cache(vm) else {
+        return;
+    };
+    if !is_stale(&cache.container_id) {
+        return;
     }
-}
-
-/// The VM uuid to unsubscribe when these port files are removed: veth
-/// attachments only (nested mode never subscribes).
-fn subscription_of<'p>(ports: impl IntoIterator<Item = &'p PortFile>) -> Option<&'p str> {
-    ports
-        .into_iter()
-        .find(|p| p.vif_type == "veth")
-        .map(|p| p.port.vm_uuid.as_str())
+    match ctx.store.remove_multus_cache(vm) {
+        Ok(()) => info!(
+            "removed the Multus cache of {vm} (container {})",
+            cache.container_id
+        ),
+        Err(e) => warn!("{e}"),
+    }
 }
 
 /// Joins the errors of a best-effort sequence into one error.
 fn join_errors(what: &str, errors: Vec<Error>) -> Result<()> {
-    if errors.is_empty() {
+    let Some(first) = errors.first() else {
         return Ok(());
-    }
-    let code = errors[0].code;
+    };
     let msg = errors
         .iter()
         .map(|e| e.msg.as_str())
         .collect::<Vec<_>>()
         .join("; ");
-    Err(Error::new(code, format!("{what}: {msg}")))
+    Err(Error::new(first.code, format!("{what}: {msg}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cni::error::code;
-
-    #[test]
-    fn meta_plugin_detection_covers_thin_thick_and_truncation() {
-        assert!(comm_matches("multus", "multus"));
-        assert!(comm_matches("multus-daemon", "multus"));
-        assert!(!comm_matches("containerd", "multus"));
-        assert!(!comm_matches("", "multus"));
-        assert!(!comm_matches("multus", ""));
-        // comm is cut at 15 bytes.
-        assert!(comm_matches("my-long-meta-pl", "my-long-meta-plugin"));
-    }
 
     #[test]
     fn error_join_keeps_first_code_and_every_message() {

@@ -1,6 +1,7 @@
 //! STATUS (CNI 1.1): can the plugin serve ADD right now? The agent must
 //! answer HTTP (any answer: it has no status route, a 404 "Unknown Request"
-//! proves it is up) and the state directory must be writable.
+//! proves it is up) and the state directory must be writable. Nothing is
+//! created but a probe file that is removed at once.
 
 use super::{Ctx, Request};
 use crate::cni::error::{code, Error, Result};
@@ -10,7 +11,7 @@ use std::time::Duration;
 const PROBE_TIMEOUT: Duration = Duration::from_millis(900);
 
 pub fn status(req: &Request) -> Result<()> {
-    let ctx = Ctx::new(req);
+    let ctx = Ctx::new(req, PROBE_TIMEOUT);
     ctx.agent.probe(PROBE_TIMEOUT).map_err(|e| {
         Error::new(
             code::NOT_AVAILABLE,
@@ -18,15 +19,7 @@ pub fn status(req: &Request) -> Result<()> {
         )
         .with_details(e.msg)
     })?;
-    let dir = &ctx.c.config_dir;
-    let probe = dir.join(format!(".status-{}", std::process::id()));
-    let writable = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&probe, b""))
-        .and_then(|()| std::fs::remove_file(&probe));
-    writable.map_err(|e| {
-        Error::new(
-            code::NOT_AVAILABLE,
-            format!("config-dir {} is not writable: {e}", dir.display()),
-        )
-    })
+    ctx.store
+        .probe_writable()
+        .map_err(|e| Error::new(code::NOT_AVAILABLE, format!("config-dir: {}", e.msg)))
 }

@@ -1,55 +1,54 @@
-//! Interface drivers: the host-side names and the two ways a pod interface
-//! is attached: a veth pair (host end `tap…`, the agent's vRouter port) or,
-//! in nested mode, a macvlan over a VLAN sub-interface of the VM's parent.
+//! Interface drivers: the two ways a pod interface is attached, a veth
+//! pair (host end `tap…`, the agent's vRouter port) or, in nested mode, a
+//! macvlan over a VLAN link of the VM's parent interface; and the one way
+//! host links are removed, after checking they are the plugin's own.
 //!
-//! Everything here goes through netlink sockets opened once per namespace;
-//! no function enters a namespace itself.
+//! Everything goes through netlink sockets opened once per namespace; no
+//! function here enters a namespace itself. Links are created in
+//! [`names::PENDING_GROUP`] and marked for their container by the next
+//! request (the kernel ignores an alias at creation), see [`names`].
+
+pub mod names;
 
 use crate::cni::error::{code, Context, Error, Result};
+use crate::ids::{ContainerId, IfName, Mac};
 use crate::netlink::{
-    self, Link, Mac, MacvlanMode, MacvlanRequest, Socket, VethRequest, VlanRequest,
+    self, Link, LinkUpdate, MacvlanMode, MacvlanRequest, Socket, VethRequest, VlanRequest,
 };
 use crate::netns::NetNs;
 use log::{info, warn};
+use names::{owner, Owner, PENDING_GROUP};
 
-/// The ifalias every nested-mode VLAN link carries, keyed by VLAN id, so a
-/// later ADD can find and remove the leftover of a missed DEL.
-pub fn vlan_alias(vlan_id: u16) -> String {
-    format!("contrail-k8s-cni-vlan-{vlan_id}")
+/// What a host link is created for.
+pub struct HostLink<'a> {
+    /// The host side's name (naming rule).
+    pub name: &'a IfName,
+    /// The interface inside the pod.
+    pub ifname: &'a IfName,
+    /// The pod interface's MAC.
+    pub mac: Mac,
+    pub mtu: u32,
+    /// Whose it is: the mark it gets.
+    pub container: &'a ContainerId,
 }
 
-/// 64-bit FNV-1a over the parts, separated by a NUL so ("ab","c") and
-/// ("a","bc") differ. Stable across versions: names on disk depend on it.
-fn fnv1a64(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            // A NUL byte between parts: XOR with 0, then the multiply.
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        for b in part.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
+/// Marks a just-created host link for its container (and takes it out of
+/// the pending group), by name: the create request returned no index.
+fn mark(host: &mut Socket, name: &IfName, container: &ContainerId) -> Result<()> {
+    let alias = container.mark();
+    host.update_link_by_name(
+        name,
+        &LinkUpdate {
+            alias: Some(&alias),
+            group: Some(0),
+            ..LinkUpdate::default()
+        },
+    )
+    .with_ctx(|| format!("mark {name} for container {container}"))
 }
 
-/// Host end of a veth: `tap` + 12 hex digits (48 bits) of a hash of the pod
-/// UID and the container interface name: 15 bytes, the kernel's limit. The
-/// reference kept 6 hex digits of the UID (and none at all for long
-/// interface names), so pods collided.
-pub fn tap_name(pod_uid: &str, ifname: &str) -> String {
-    format!("tap{:012x}", fnv1a64(&[pod_uid, ifname]) >> 16)
-}
-
-/// Nested mode: the VLAN link on the parent, `vlan` + 11 hex digits.
-pub fn vlan_name(pod_uid: &str, ifname: &str) -> String {
-    format!("vlan{:011x}", fnv1a64(&[pod_uid, ifname]) >> 20)
-}
-
-fn link_named(sock: &mut Socket, name: &str) -> Result<Link> {
-    sock.link_by_name(name)
+fn look_up(host: &mut Socket, name: &IfName) -> Result<Link> {
+    host.link_by_name(name)
         .with_ctx(|| format!("look up {name}"))?
         .ok_or_else(|| {
             Error::new(
@@ -59,95 +58,51 @@ fn link_named(sock: &mut Socket, name: &str) -> Result<Link> {
         })
 }
 
-/// Creates a veth pair whose peer is born inside `pod` under its final name
-/// `ifname` with `mac`, `mtu` on both ends (one netlink request), brings the
-/// host end up and turns off router advertisements on it. Returns the host
-/// end. On failure after the pair exists, it is deleted again.
-pub fn create_veth(
-    host: &mut Socket,
-    pod: &NetNs,
-    host_name: &str,
-    ifname: &str,
-    mac: Mac,
-    mtu: u32,
-) -> Result<Link> {
+/// Creates a veth pair whose host end is up and whose peer is born inside
+/// `pod` under its final name with the pod's MAC, MTU on both ends (one
+/// request), marks the host end and turns off router advertisements on it.
+/// Returns the host end. On failure nothing is left.
+pub fn create_veth(host: &mut Socket, pod: &NetNs, l: &HostLink) -> Result<Link> {
     host.create_veth(&VethRequest {
-        name: host_name,
-        mtu: Some(mtu),
+        name: l.name,
+        mtu: Some(l.mtu),
         mac: None,
-        peer_name: ifname,
-        peer_mtu: Some(mtu),
-        peer_mac: Some(mac),
+        up: true,
+        group: Some(PENDING_GROUP),
+        peer_name: l.ifname,
+        peer_mtu: Some(l.mtu),
+        peer_mac: Some(l.mac),
         peer_netns_fd: Some(pod.fd()),
     })
-    .with_ctx(|| format!("create veth {host_name} <-> {ifname}"))?;
+    .with_ctx(|| format!("create veth {} <-> {}", l.name, l.ifname))?;
     let finish = |host: &mut Socket| -> Result<Link> {
-        let link = link_named(host, host_name)?;
-        host.set_link_up(link.index, true)
-            .with_ctx(|| format!("set {host_name} up"))?;
+        mark(host, l.name, l.container)?;
+        let link = look_up(host, l.name)?;
         // A pod with CAP_NET_RAW must not be able to send router
         // advertisements that the host accepts (CVE-2020-10749).
-        match netlink::set_interface_sysctl(true, host_name, "accept_ra", "0") {
+        match netlink::set_interface_sysctl(true, l.name, "accept_ra", "0") {
             Ok(()) => {}
             Err(e) if e.errno == libc::ENOENT => {
-                warn!("IPv6 is disabled on the host: accept_ra of {host_name} not set")
+                warn!("IPv6 is disabled on the host: accept_ra of {} not set", l.name)
             }
-            Err(e) => return Err(Error::from(e).context(format!("accept_ra=0 on {host_name}"))),
+            Err(e) => return Err(Error::from(e).context(format!("accept_ra=0 on {}", l.name))),
         }
         Ok(link)
     };
-    finish(host).inspect_err(|_| {
-        let _ = delete_link(host, host_name);
-    })
+    finish(host).inspect_err(|_| delete_by_name(host, l.name))
 }
 
-/// Creates the macvlan half of nested mode: a VEPA macvlan on `lower_index`
-/// (a link of `host`'s namespace), born inside `pod` as `ifname` with `mac`.
-pub fn create_macvlan(
+/// Nested mode: removes the plugin's stale VLAN links of `vlan_id` on
+/// `parent` (a missed DEL: the agent gives the id to this VMI now), creates
+/// the VLAN link on `parent`, marks it, and creates the VEPA macvlan
+/// inside `pod` on it. Returns the VLAN link; on failure nothing is left.
+pub fn create_nested(
     host: &mut Socket,
     pod: &NetNs,
-    lower_index: u32,
-    ifname: &str,
-    mac: Mac,
-    mtu: u32,
-) -> Result<()> {
-    host.create_macvlan(&MacvlanRequest {
-        name: ifname,
-        parent_index: lower_index,
-        mode: MacvlanMode::Vepa,
-        mtu: Some(mtu),
-        mac: Some(mac),
-        netns_fd: Some(pod.fd()),
-    })
-    .with_ctx(|| format!("create macvlan {ifname} on ifindex {lower_index} in the pod"))
-}
-
-/// Nested mode: removes leftovers carrying this VLAN id's alias (a missed
-/// DEL), creates the VLAN link `vlan_link` on `parent`, tags it, brings it
-/// up and creates the macvlan `ifname` on it inside `pod`. Returns the VLAN
-/// link; on failure nothing is left.
-#[allow(clippy::too_many_arguments)]
-pub fn create_macvlan_over_vlan(
-    host: &mut Socket,
-    pod: &NetNs,
-    parent: &str,
-    vlan_link: &str,
+    parent: &IfName,
     vlan_id: u16,
-    ifname: &str,
-    mac: Mac,
-    mtu: u32,
+    l: &HostLink,
 ) -> Result<Link> {
-    let alias = vlan_alias(vlan_id);
-    for stale in host
-        .links_by_alias(&alias)
-        .ctx("list VLAN links by alias")?
-    {
-        info!(
-            "removing stale VLAN link {} (alias {alias}) left by a missed DEL",
-            stale.name
-        );
-        delete_link(host, &stale.name)?;
-    }
     let parent_link = host
         .link_by_name(parent)
         .with_ctx(|| format!("look up parent-interface {parent}"))?
@@ -157,81 +112,84 @@ pub fn create_macvlan_over_vlan(
                 format!("parent-interface {parent} does not exist"),
             )
         })?;
-    if let Err(e) = host.create_vlan(&VlanRequest {
-        name: vlan_link,
+    remove_stale_vlans(host, parent_link.index, vlan_id)?;
+    host.create_vlan(&VlanRequest {
+        name: l.name,
         parent_index: parent_link.index,
         vlan_id,
-        mtu: Some(mtu),
-    }) {
+        mtu: Some(l.mtu),
+        up: true,
+        group: Some(PENDING_GROUP),
+    })
+    .map_err(|e| {
         if e.errno == libc::EOPNOTSUPP {
-            return Err(Error::new(
+            Error::new(
                 code::KERNEL,
                 format!("create VLAN {vlan_id} on {parent}: this kernel has no 802.1Q VLAN support (CONFIG_VLAN_8021Q)"),
             )
-            .with_details(e.to_string()));
+            .with_details(e.to_string())
+        } else {
+            Error::from(e).context(format!("create VLAN link {} id {vlan_id} on {parent}", l.name))
         }
-        return Err(Error::from(e).context(format!(
-            "create VLAN link {vlan_link} id {vlan_id} on {parent}"
-        )));
-    }
+    })?;
     let finish = |host: &mut Socket| -> Result<Link> {
-        let link = link_named(host, vlan_link)?;
-        host.set_link_alias(link.index, &alias)
-            .with_ctx(|| format!("set alias of {vlan_link}"))?;
-        host.set_link_up(link.index, true)
-            .with_ctx(|| format!("set {vlan_link} up"))?;
-        create_macvlan(host, pod, link.index, ifname, mac, mtu)?;
+        mark(host, l.name, l.container)?;
+        let link = look_up(host, l.name)?;
+        host.create_macvlan(&MacvlanRequest {
+            name: l.ifname,
+            parent_index: link.index,
+            mode: MacvlanMode::Vepa,
+            mtu: Some(l.mtu),
+            mac: Some(l.mac),
+            up: false,
+            group: None,
+            netns_fd: Some(pod.fd()),
+        })
+        .with_ctx(|| format!("create macvlan {} on {} in the pod", l.ifname, l.name))?;
         Ok(link)
     };
-    finish(host).inspect_err(|_| {
-        let _ = delete_link(host, vlan_link);
-    })
+    finish(host).inspect_err(|_| delete_by_name(host, l.name))
 }
 
-/// Deletes a host link by name. Returns false when it was already gone.
-pub fn delete_link(host: &mut Socket, name: &str) -> Result<bool> {
-    match host.delete_link_by_name(name) {
-        Ok(()) => Ok(true),
-        Err(e) if e.errno == libc::ENODEV => Ok(false),
-        Err(e) => Err(Error::from(e).context(format!("delete link {name}"))),
-    }
+/// Deletes the plugin's VLAN links of `vlan_id` on `parent_index`.
+fn remove_stale_vlans(host: &mut Socket, parent_index: u32, vlan_id: u16) -> Result<()> {
+    let stale: Vec<u32> = host
+        .links()
+        .ctx("list links")?
+        .into_iter()
+        .filter(|l| {
+            l.kind.as_deref() == Some("vlan")
+                && l.parent_index == Some(parent_index)
+                && l.vlan_id == Some(vlan_id)
+                && owner(&l.name, l.alias.as_deref(), l.group) != Owner::Foreign
+        })
+        .inspect(|l| {
+            info!(
+                "removing stale VLAN link {} ({:?}) of VLAN {vlan_id}: a missed DEL",
+                l.name, l.alias
+            )
+        })
+        .map(|l| l.index)
+        .collect();
+    delete(host, &stale)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_fit_ifnamsiz_and_differ_per_pod_and_interface() {
-        let uid = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
-        let a = tap_name(uid, "eth0");
-        assert_eq!(a.len(), 15);
-        assert!(a.starts_with("tap"));
-        assert_eq!(a, tap_name(uid, "eth0"), "stable");
-        assert_ne!(a, tap_name(uid, "eth1"));
-        assert_ne!(a, tap_name("0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f1", "eth0"));
-        // The reference's names collided for long interface names.
-        assert_ne!(
-            tap_name(uid, "a-very-long-if"),
-            tap_name("other", "a-very-long-if")
-        );
-        let v = vlan_name(uid, "eth0");
-        assert_eq!(v.len(), 15);
-        assert!(v.starts_with("vlan"));
-        // Part boundaries matter.
-        assert_ne!(fnv1a64(&["ab", "c"]), fnv1a64(&["a", "bc"]));
-    }
-
-    #[test]
-    fn names_do_not_collide_across_many_pods() {
-        let mut seen = std::collections::HashSet::new();
-        for i in 0..20_000 {
-            assert!(seen.insert(tap_name(&format!("pod-{i}"), "eth0")));
+/// Removes a link this run created a moment ago (its own rollback).
+fn delete_by_name(host: &mut Socket, name: &IfName) {
+    if let Ok(Some(l)) = host.link_by_name(name) {
+        if let Err(e) = delete(host, &[l.index]) {
+            warn!("removing {name} again: {e}");
         }
     }
+}
 
-    #[test]
-    fn alias_names_the_vlan() {
-        assert_eq!(vlan_alias(100), "contrail-k8s-cni-vlan-100");
+/// Deletes host links, all in one kernel batch when there are several.
+/// The caller has checked each is the plugin's own; links already gone
+/// are fine.
+pub fn delete(host: &mut Socket, indexes: &[u32]) -> Result<()> {
+    if indexes.is_empty() {
+        return Ok(());
     }
+    host.delete_links(indexes)
+        .with_ctx(|| format!("delete {} host link(s)", indexes.len()))
 }

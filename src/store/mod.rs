@@ -1,0 +1,524 @@
+//! On-disk state: the port files the agent reloads, the Multus cache, the
+//! per-pod lock.
+//!
+//! Layout, all of it the plugin's own (docs/agent-api.md has the port-file
+//! format the agent reads):
+//! - `<config-dir>/<vm-name>/<vmi-uuid>`: port files (dirs 0700, files 0600,
+//!   written atomically);
+//! - `<config-dir>/../multus/<vm-name>`: the Multus cache of a pod;
+//! - `<config-dir>/../cni-locks/<vm-name>`: the per-pod lock file.
+//!
+//! `config-dir` is node-only configuration (trusted). Everything below it
+//! is reached through directory fds without following a symlink
+//! ([`dirfd`]), and every record read back is data: a port file must be
+//! valid JSON of the right shape whose names agree with where it lies and
+//! with the plugin's naming rule, or it is reported as corrupt, never
+//! followed. Only entries of this layout are ever removed.
+
+pub mod dirfd;
+
+use crate::agent::{PortRequest, VmiConfig};
+use crate::cni::error::{code, Error, Result};
+use crate::config::VifType;
+use crate::deadline::Deadline;
+use crate::ids::{ContainerId, Uuid, VmName};
+use crate::vif::names::host_name;
+use dirfd::{is_stale_tmp, DirFd, Kind};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Port files and caches are small; anything larger is not ours.
+const MAX_FILE: u64 = 1 << 20;
+/// The Multus caches, beside `config-dir`.
+const MULTUS_DIR: &str = "multus";
+/// The per-pod lock files, beside `config-dir`.
+const LOCK_DIR: &str = "cni-locks";
+
+/// A port file: the agent's fields (flattened) plus what DEL, CHECK and GC
+/// need so they never recompute a name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortFile {
+    /// The agent's part: exactly the `POST /vm` body.
+    #[serde(flatten)]
+    pub port: PortRequest,
+    #[serde(rename = "vif-type")]
+    pub vif_type: VifType,
+    /// Pod UID from CNI_ARGS `K8S_POD_UID` (older files write "" for none).
+    #[serde(
+        rename = "pod-uid",
+        default,
+        deserialize_with = "empty_is_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pod_uid: Option<Uuid>,
+    /// The CNI network name this VMI was configured for.
+    #[serde(default)]
+    pub network: String,
+    /// The `index` of the VMI (0 = primary).
+    #[serde(default)]
+    pub index: u32,
+    /// Nested mode: the VLAN id of the VLAN link on the parent.
+    #[serde(rename = "vlan-id", default, skip_serializing_if = "Option::is_none")]
+    pub vlan_id: Option<u16>,
+}
+
+impl PortFile {
+    /// Why this record cannot be the plugin's record for file `file` of
+    /// directory `vm`, if it cannot: its names must agree with where it
+    /// lies, and its host link must be the one the naming rule gives.
+    fn check(&self, vm: &VmName, file: &Uuid) -> std::result::Result<(), String> {
+        let p = &self.port;
+        let expected = host_name(self.vif_type, &p.vm_uuid, &p.vm_ifname);
+        if p.vmi_uuid != *file {
+            Err(format!("vmi-uuid {} is not the file's name", p.vmi_uuid))
+        } else if p.vm_name != *vm {
+            Err(format!("vm-name {} is not the directory's name", p.vm_name))
+        } else if p.host_ifname != expected {
+            Err(format!(
+                "host-ifname {} is not the plugin's name for it ({expected})",
+                p.host_ifname
+            ))
+        } else if (self.vif_type == VifType::Macvlan)
+            != self.vlan_id.is_some_and(|v| (1..=4094).contains(&v))
+        {
+            Err("vlan-id does not match vif-type".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// `""` (older files) or absent is None; anything else must be a UUID.
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Uuid>, D::Error> {
+    let s: Option<String> = serde::Deserialize::deserialize(d)?;
+    match s.as_deref() {
+        None | Some("") => Ok(None),
+        Some(s) => Uuid::parse(s).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// The Multus cache: the `/vm-cfg` answer of one sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MultusCache {
+    /// The sandbox the answer was fetched for.
+    #[serde(rename = "container-id")]
+    pub container_id: ContainerId,
+    /// Pod UID from CNI_ARGS, if any.
+    #[serde(
+        rename = "pod-uid",
+        default,
+        deserialize_with = "empty_is_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pod_uid: Option<Uuid>,
+    /// The VMIs, as the agent client returned them.
+    pub vmis: Vec<VmiConfig>,
+}
+
+/// An entry of a VM directory that is not a usable port file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFile {
+    pub vm: VmName,
+    /// Its name in the VM directory.
+    pub name: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl BadFile {
+    /// The VMI its name starts with.
+    pub fn vmi(&self) -> Option<Uuid> {
+        self.name.get(..Uuid::LEN).and_then(|p| Uuid::parse(p).ok())
+    }
+}
+
+/// The port files of one VM directory.
+#[derive(Debug, Clone, Default)]
+pub struct Ports {
+    pub good: Vec<PortFile>,
+    pub bad: Vec<BadFile>,
+}
+
+/// The per-pod lock, held for the whole command (released on drop).
+pub struct PodLock {
+    _lock: Flock<File>,
+    dir: DirFd,
+    vm: VmName,
+}
+
+impl PodLock {
+    /// Ends the command: when the pod has no state left, the lock file goes
+    /// too (while still held: a waiter that then gets the lock sees its
+    /// file gone and starts over).
+    pub fn finish(self, store: &Store) {
+        if store.has_state(&self.vm) {
+            return;
+        }
+        match self.dir.unlink(self.vm.as_str()) {
+            Ok(_) => log::debug!("removed the lock of {}", self.vm),
+            Err(e) => log::warn!("removing the lock of {}: {e}", self.vm),
+        }
+    }
+}
+
+/// The plugin's state under one config directory.
+pub struct Store {
+    dir: PathBuf,
+    /// fsync port files and their directory (docs/performance.md).
+    durable: bool,
+}
+
+fn state_err(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::new(code::STATE, format!("{what} {}: {e}", path.display()))
+}
+
+impl Store {
+    /// A store rooted at `config_dir` (an absolute path below `/`, as the
+    /// configuration guarantees); nothing is touched until the first use.
+    pub fn new(config_dir: &Path) -> Store {
+        Store {
+            dir: config_dir.to_path_buf(),
+            durable: true,
+        }
+    }
+
+    pub fn config_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where `multus/` and `cni-locks/` live: the parent of `config-dir`.
+    pub fn state_root(&self) -> &Path {
+        self.dir.parent().unwrap_or(Path::new("/"))
+    }
+
+    /// `config-dir`, None when absent and `create` is false.
+    fn config(&self, create: bool) -> Result<Option<DirFd>> {
+        let d = if create {
+            DirFd::create(&self.dir).map(Some)
+        } else {
+            DirFd::open(&self.dir)
+        };
+        d.map_err(|e| state_err("opening", &self.dir, e))
+    }
+
+    /// `<state root>/<name>`, created (0700) when `create`.
+    fn sub(&self, name: &str, create: bool) -> Result<Option<DirFd>> {
+        let path = self.state_root().join(name);
+        let root = if create {
+            DirFd::create(self.state_root()).map(Some)
+        } else {
+            DirFd::open(self.state_root())
+        }
+        .map_err(|e| state_err("opening", self.state_root(), e))?;
+        let Some(root) = root else { return Ok(None) };
+        if create {
+            root.private_dir(name).map(Some)
+        } else {
+            root.dir(name)
+        }
+        .map_err(|e| state_err("opening", &path, e))
+    }
+
+    /// `<config-dir>/<vm>`, created (0700) when `create`.
+    fn vm_dir(&self, vm: &VmName, create: bool) -> Result<Option<DirFd>> {
+        let Some(config) = self.config(create)? else {
+            return Ok(None);
+        };
+        let path = self.dir.join(vm.as_str());
+        if create {
+            config.private_dir(vm.as_str()).map(Some)
+        } else {
+            config.dir(vm.as_str())
+        }
+        .map_err(|e| state_err("opening", &path, e))
+    }
+
+    /// Takes the per-pod lock, waiting until `deadline` at most (code 11
+    /// then). The lock file is created when needed; a lock whose file was
+    /// removed while we waited is taken again on the new file.
+    pub fn lock_pod(&self, vm: &VmName, deadline: &Deadline) -> Result<PodLock> {
+        let path = self.state_root().join(LOCK_DIR).join(vm.as_str());
+        let err = |e: std::io::Error| state_err("locking", &path, e);
+        let mut wait = Duration::from_millis(2);
+        let started = std::time::Instant::now();
+        loop {
+            let dir = self.sub(LOCK_DIR, true)?.ok_or_else(|| {
+                state_err("locking", &path, "the lock directory vanished")
+            })?;
+            // O_RDONLY: flock needs no write access, and an existing lock
+            // file still opens on a read-only file system.
+            let file = dir
+                .open_file(vm.as_str(), OFlag::O_RDONLY | OFlag::O_CREAT, 0o600)
+                .map_err(err)?;
+            let held = std::os::unix::fs::MetadataExt::ino(&file.metadata().map_err(err)?);
+            let mut file = file;
+            let lock = loop {
+                match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                    Ok(l) => break l,
+                    Err((f, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {
+                        if deadline.expired() {
+                            return Err(Error::new(
+                                code::TRY_AGAIN_LATER,
+                                format!(
+                                    "another run of the plugin holds the lock of {vm} (waited {} ms)",
+                                    started.elapsed().as_millis()
+                                ),
+                            ));
+                        }
+                        std::thread::sleep(deadline.cap(wait));
+                        wait = (wait * 2).min(Duration::from_millis(50));
+                        file = f;
+                    }
+                    Err((_, e)) => return Err(err(std::io::Error::from(e))),
+                }
+            };
+            // The file we locked must still be the one at the path.
+            match dir.identity(vm.as_str()).map_err(err)? {
+                Some((_, ino)) if ino == held => {
+                    log::debug!("locked {}", path.display());
+                    return Ok(PodLock {
+                        _lock: lock,
+                        dir,
+                        vm: vm.clone(),
+                    });
+                }
+                _ => log::debug!("lock file {} replaced while waiting: again", path.display()),
+            }
+        }
+    }
+
+    /// Writes the port file of `pf` atomically (0600 in a 0700 directory).
+    pub fn write_port(&self, pf: &PortFile) -> Result<()> {
+        let p = &pf.port;
+        let path = self.dir.join(p.vm_name.as_str()).join(p.vmi_uuid.as_str());
+        let dir = self
+            .vm_dir(&p.vm_name, true)?
+            .ok_or_else(|| state_err("writing", &path, "no directory"))?;
+        let data = serde_json::to_vec_pretty(pf)
+            .map_err(|e| state_err("encoding", &path, e))?;
+        dir.write_atomic(p.vmi_uuid.as_str(), &data, self.durable)
+            .map_err(|e| state_err("writing", &path, e))?;
+        log::debug!("wrote port file {}", path.display());
+        Ok(())
+    }
+
+    /// Every port file of the VM; unusable entries are reported, not fatal.
+    ///
+    /// Port files are the entries whose name is a UUID. One whose name only
+    /// starts with a UUID is bad (the agent would load it). Stale temporary
+    /// files are removed; other names are ignored. An absent directory has
+    /// none.
+    pub fn read_ports(&self, vm: &VmName) -> Ports {
+        let mut out = Ports::default();
+        let bad = |name: &str, reason: String| BadFile {
+            vm: vm.clone(),
+            name: name.to_string(),
+            reason,
+        };
+        let dir = match self.vm_dir(vm, false) {
+            Ok(Some(d)) => d,
+            Ok(None) => return out,
+            Err(e) => {
+                out.bad.push(bad("", e.msg));
+                return out;
+            }
+        };
+        let entries = match dir.entries() {
+            Ok(e) => e,
+            Err(e) => {
+                out.bad.push(bad("", format!("cannot list: {e}")));
+                return out;
+            }
+        };
+        for (name, kind) in entries {
+            if is_stale_tmp(&name) {
+                log::info!("removing stale temporary file {name} of {vm}");
+                let _ = dir.unlink(&name);
+                continue;
+            }
+            let Some(uuid) = name.get(..Uuid::LEN).and_then(|p| Uuid::parse(p).ok()) else {
+                continue;
+            };
+            if name.len() != Uuid::LEN {
+                out.bad.push(bad(
+                    &name,
+                    "name starts with a UUID but has a suffix (the agent would load it)".into(),
+                ));
+                continue;
+            }
+            if kind == Kind::Dir {
+                out.bad.push(bad(&name, "a directory".into()));
+                continue;
+            }
+            let parsed = dir.read(&name, MAX_FILE).and_then(|text| {
+                let pf: PortFile = serde_json::from_str(&text)
+                    .map_err(|e| format!("invalid port file: {e}"))?;
+                pf.check(vm, &uuid)?;
+                Ok(pf)
+            });
+            match parsed {
+                Ok(pf) => out.good.push(pf),
+                Err(reason) => out.bad.push(bad(&name, reason)),
+            }
+        }
+        out
+    }
+
+    /// Removes the port file of `vmi` (absent is fine).
+    pub fn remove_port(&self, vm: &VmName, vmi: &Uuid) -> Result<()> {
+        self.remove_in_vm(vm, vmi.as_str())
+    }
+
+    /// Removes an entry [`Store::read_ports`] reported as bad (a file, a
+    /// symlink or a FIFO; a directory is left alone).
+    pub fn remove_bad(&self, bad: &BadFile) -> Result<()> {
+        if bad.name.is_empty() {
+            return Ok(());
+        }
+        self.remove_in_vm(&bad.vm, &bad.name)
+    }
+
+    fn remove_in_vm(&self, vm: &VmName, name: &str) -> Result<()> {
+        let path = self.dir.join(vm.as_str()).join(name);
+        let Some(dir) = self.vm_dir(vm, false)? else {
+            return Ok(());
+        };
+        if dir.kind(name).map_err(|e| state_err("removing", &path, e))? == Some(Kind::Dir) {
+            return Ok(());
+        }
+        if dir.unlink(name).map_err(|e| state_err("removing", &path, e))? && self.durable {
+            dir.sync().map_err(|e| state_err("syncing", &path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the VM directory when it is empty (stale temporary files are
+    /// removed first; absent or not empty is fine).
+    pub fn remove_vm_dir_if_empty(&self, vm: &VmName) -> Result<()> {
+        let Some(config) = self.config(false)? else {
+            return Ok(());
+        };
+        if let Ok(Some(dir)) = config.dir(vm.as_str()) {
+            for (name, _) in dir.entries().unwrap_or_default() {
+                if is_stale_tmp(&name) {
+                    let _ = dir.unlink(&name);
+                }
+            }
+        }
+        let path = self.dir.join(vm.as_str());
+        if config.rmdir(vm.as_str()).map_err(|e| state_err("removing", &path, e))? {
+            log::debug!("removed {}", path.display());
+        }
+        Ok(())
+    }
+
+    /// True while the pod has a VM directory or a Multus cache.
+    pub fn has_state(&self, vm: &VmName) -> bool {
+        // A directory that cannot be read might hold state: say so.
+        let holds = |d: Result<Option<DirFd>>| match d {
+            Ok(Some(d)) => !matches!(d.kind(vm.as_str()), Ok(None)),
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        holds(self.config(false)) || holds(self.sub(MULTUS_DIR, false))
+    }
+
+    /// The VM directories (for GC); an absent `config-dir` has none.
+    pub fn vm_names(&self) -> Result<Vec<VmName>> {
+        names(self.config(false)?, Kind::Dir, &self.dir)
+    }
+
+    /// The pods with a Multus cache.
+    pub fn multus_cache_names(&self) -> Result<Vec<VmName>> {
+        let path = self.state_root().join(MULTUS_DIR);
+        names(self.sub(MULTUS_DIR, false)?, Kind::File, &path)
+    }
+
+    /// The pods with a lock file.
+    pub fn lock_names(&self) -> Result<Vec<VmName>> {
+        let path = self.state_root().join(LOCK_DIR);
+        names(self.sub(LOCK_DIR, false)?, Kind::File, &path)
+    }
+
+    /// Writes the Multus cache of `vm` atomically (0600, dir 0700).
+    pub fn write_multus_cache(&self, vm: &VmName, cache: &MultusCache) -> Result<()> {
+        let path = self.state_root().join(MULTUS_DIR).join(vm.as_str());
+        let dir = self
+            .sub(MULTUS_DIR, true)?
+            .ok_or_else(|| state_err("writing", &path, "no directory"))?;
+        let data =
+            serde_json::to_vec_pretty(cache).map_err(|e| state_err("encoding", &path, e))?;
+        dir.write_atomic(vm.as_str(), &data, self.durable)
+            .map_err(|e| state_err("writing", &path, e))
+    }
+
+    /// None when absent or unusable (an unusable cache is removed and
+    /// logged: it is only a cache).
+    pub fn read_multus_cache(&self, vm: &VmName) -> Option<MultusCache> {
+        let dir = self.sub(MULTUS_DIR, false).ok()??;
+        dir.kind(vm.as_str()).ok()??;
+        let parsed = dir.read(vm.as_str(), MAX_FILE).and_then(|s| {
+            serde_json::from_str::<MultusCache>(&s).map_err(|e| e.to_string())
+        });
+        match parsed {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log::warn!("removing unusable Multus cache of {vm}: {e}");
+                let _ = dir.unlink(vm.as_str());
+                None
+            }
+        }
+    }
+
+    /// Removes the Multus cache of `vm` (absent is fine).
+    pub fn remove_multus_cache(&self, vm: &VmName) -> Result<()> {
+        let path = self.state_root().join(MULTUS_DIR).join(vm.as_str());
+        match self.sub(MULTUS_DIR, false)? {
+            Some(dir) => dir
+                .unlink(vm.as_str())
+                .map(|_| ())
+                .map_err(|e| state_err("removing", &path, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// STATUS: can state be written? A probe file is created and removed
+    /// in `config-dir`, or, before the first pod created it, in the nearest
+    /// existing parent; nothing else is created.
+    pub fn probe_writable(&self) -> Result<()> {
+        let mut at = self.dir.as_path();
+        let dir = loop {
+            match DirFd::open(at) {
+                Ok(Some(d)) => break d,
+                Ok(None) => match at.parent() {
+                    Some(p) => at = p,
+                    None => return Err(state_err("probing", &self.dir, "no directory")),
+                },
+                Err(e) => return Err(state_err("probing", at, e)),
+            }
+        };
+        let name = format!(".status-{}", std::process::id());
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
+        let probe = dir.open_file(&name, flags, 0o600);
+        let _ = dir.unlink(&name);
+        probe
+            .map(|_| ())
+            .map_err(|e| state_err("cannot write in", at, e))
+    }
+}
+
+/// Valid VM names among the entries of kind `kind` of `dir`, sorted.
+fn names(dir: Option<DirFd>, kind: Kind, path: &Path) -> Result<Vec<VmName>> {
+    let Some(dir) = dir else {
+        return Ok(Vec::new());
+    };
+    Ok(dir
+        .entries()
+        .map_err(|e| state_err("listing", path, e))?
+        .into_iter()
+        .filter(|(_, k)| *k == kind)
+        .filter_map(|(n, _)| VmName::parse(&n).ok())
+        .collect())
+}
