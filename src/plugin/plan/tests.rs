@@ -217,13 +217,12 @@ fn leftovers_are_older_sandboxes_and_own_retries() {
         bad(uuid(7).as_str()),                     // someone else's: stays
     ];
     let p = c.run().unwrap();
-    let left: Vec<(&str, u32)> = p
+    let left: Vec<(&str, bool)> = p
         .leftovers
         .iter()
-        .map(|l| (l.port.vm_id.as_str(), l.port.vmi_uuid == uuid(1)).into())
-        .map(|(c, one): (&str, bool)| (c, one as u32))
+        .map(|l| (l.port.vm_id.as_str(), l.port.vmi_uuid == uuid(1)))
         .collect();
-    assert_eq!(left, [("old", 1), ("new", 1)]);
+    assert_eq!(left, [("old", true), ("new", true)]);
     assert_eq!(p.bad.len(), 2);
 }
 
