@@ -95,8 +95,8 @@ pub struct Contrail {
     pub parent_interface: String,
     pub mtu: u32,
     pub network_name: String,
-    /// "" when unset.
-    pub mesos_ip: String,
+    /// None when unset.
+    pub mesos_ip: Option<IpAddr>,
     /// 0 when unset.
     pub mesos_port: u16,
     pub log_file: PathBuf,
@@ -104,7 +104,7 @@ pub struct Contrail {
     /// Rotation: size of one file in bytes and how many rotated files to keep.
     pub log_max_size: u64,
     pub log_max_files: u32,
-    pub vrouter_ip: String,
+    pub vrouter_ip: IpAddr,
     pub vrouter_port: u16,
     pub config_dir: PathBuf,
     /// Seconds.
@@ -126,13 +126,13 @@ impl Default for Contrail {
             parent_interface: "eth0".into(),
             mtu: 1500,
             network_name: String::new(),
-            mesos_ip: String::new(),
+            mesos_ip: None,
             mesos_port: 0,
             log_file: "/var/log/contrail/cni/opencontrail.log".into(),
             log_level: LevelFilter::Info,
             log_max_size: 10 << 20,
             log_max_files: 10,
-            vrouter_ip: "127.0.0.1".into(),
+            vrouter_ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             vrouter_port: 9091,
             config_dir: "/var/lib/contrail/ports/vm".into(),
             poll_timeout: 3,
@@ -404,10 +404,9 @@ fn abs_path(key: &str, v: &Value) -> Result<PathBuf> {
     }
 }
 
-fn ip(key: &str, v: &Value) -> Result<String> {
-    let s = string(key, v)?;
-    s.parse::<IpAddr>()
-        .map(|_| s.clone())
+fn ip(key: &str, v: &Value) -> Result<IpAddr> {
+    string(key, v)?
+        .parse::<IpAddr>()
         .map_err(|_| invalid(key, v, "must be an IP address"))
 }
 
@@ -444,6 +443,18 @@ fn level(key: &str, v: &Value) -> Result<LevelFilter> {
 }
 
 impl Contrail {
+    /// The agent's address: `vrouter-ip` and `vrouter-port`.
+    pub fn agent_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.vrouter_ip, self.vrouter_port)
+    }
+
+    /// The Mesos manager's address, None unless `mesos-ip` and `mesos-port`
+    /// are both set.
+    pub fn mesos_addr(&self) -> Option<std::net::SocketAddr> {
+        let ip = self.mesos_ip?;
+        (self.mesos_port != 0).then(|| std::net::SocketAddr::new(ip, self.mesos_port))
+    }
+
     /// Applies a `contrail` object; the first bad known key is code 7.
     fn apply(&mut self, obj: &Map<String, Value>) -> Result<()> {
         obj.iter().try_for_each(|(k, v)| self.set(k, v))
@@ -529,8 +540,8 @@ impl Contrail {
             "network-name" => self.network_name = string(key, v)?,
             "mesos-ip" => {
                 self.mesos_ip = match v.as_str() {
-                    Some("") => String::new(),
-                    _ => ip(key, v)?,
+                    Some("") => None,
+                    _ => Some(ip(key, v)?),
                 }
             }
             "mesos-port" => {

@@ -7,12 +7,13 @@
 //! `<config-dir>/../cni-locks/<vm-name>.lock` per-pod flock.
 //!
 //! The agent loads every regular file of a VM directory whose name *starts*
-//! with a UUID (agent-api.md §7), so temporary files are named
+//! with a UUID (docs/agent-api.md §7), so temporary files are named
 //! `.tmp-<pid>-<n>`: never a UUID prefix, and the pid tells a later run
 //! whether the writer is gone and the file is stale.
 
-use crate::agent::{parse_uuid, PortRequest, VmiConfig};
+use crate::agent::{PortRequest, VmiConfig};
 use crate::cni::error::{code, Error, Result};
+use crate::ids::Uuid;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -105,8 +106,9 @@ pub fn check_vm_name(vm_name: &str) -> Result<()> {
 
 /// Checks a VMI UUID before it becomes a file name; returns it lower-cased.
 fn check_vmi(vmi_uuid: &str) -> Result<String> {
-    parse_uuid(vmi_uuid)
-        .ok_or_else(|| Error::new(code::STATE, format!("invalid VMI UUID {vmi_uuid:?}")))
+    Uuid::parse(vmi_uuid)
+        .map(|u| u.to_string())
+        .map_err(|e| Error::new(code::STATE, format!("VMI: {e}")))
 }
 
 fn state_err(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
@@ -311,8 +313,8 @@ impl Store {
 
     /// Writes the port file of `pf` atomically (0600 in a 0700 directory).
     pub fn write_port(&self, pf: &PortFile) -> Result<()> {
-        let dir = self.vm_dir(&pf.port.vm_name)?;
-        let name = check_vmi(&pf.port.vmi_uuid)?;
+        let dir = self.vm_dir(pf.port.vm_name.as_str())?;
+        let name = check_vmi(pf.port.vmi_uuid.as_str())?;
         let data = serde_json::to_vec_pretty(pf)
             .map_err(|e| Error::new(code::STATE, format!("encoding port file: {e}")))?;
         write_atomic(&dir, &name, &data)?;
@@ -360,7 +362,7 @@ impl Store {
                 let _ = fs::remove_file(&path);
                 continue;
             }
-            let Some(uuid) = name.get(..36).and_then(parse_uuid) else {
+            let Some(uuid) = name.get(..36).and_then(|n| Uuid::parse(n).ok()) else {
                 continue;
             };
             if name.len() != 36 {
@@ -371,7 +373,7 @@ impl Store {
                 });
                 continue;
             }
-            match read_small(&path).and_then(|s| parse_port(&s, vm_name, &uuid)) {
+            match read_small(&path).and_then(|s| parse_port(&s, vm_name, uuid.as_str())) {
                 Ok(pf) => good.push(pf),
                 Err(reason) => bad.push(BadPortFile { path, reason }),
             }
@@ -473,7 +475,7 @@ fn parse_port(text: &str, vm_name: &str, uuid: &str) -> std::result::Result<Port
         return Err("empty file".into());
     }
     let pf: PortFile = serde_json::from_str(text).map_err(|e| format!("invalid port file: {e}"))?;
-    if parse_uuid(&pf.port.vmi_uuid).as_deref() != Some(uuid) {
+    if pf.port.vmi_uuid.as_str() != uuid {
         return Err(format!(
             "vmi-uuid {:?} does not match the file name",
             pf.port.vmi_uuid

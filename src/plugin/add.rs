@@ -9,6 +9,7 @@ use crate::cni::args::validate_ifname;
 use crate::cni::error::{code, Context, Error, Result};
 use crate::cni::result::{CniResult, Interface, IpConfig, RouteEntry};
 use crate::config::VifType;
+use crate::ids::{ContainerId, IfName, Uuid, VmName};
 use crate::netlink::{Address, Mac, Route, Socket};
 use crate::netns::NetNs;
 use crate::store::{MultusCache, PortFile};
@@ -44,7 +45,7 @@ struct Rollback {
     /// The VM whose directory may have been created.
     vm_name: Option<String>,
     /// The VM uuid, once a `POST /vm` succeeded.
-    subscribed: Option<String>,
+    subscribed: Option<Uuid>,
     /// The Multus cache this ADD wrote.
     multus_cache: bool,
 }
@@ -75,7 +76,7 @@ impl Rollback {
             return;
         };
         let own = |owner: &str| owner == ctx.container_id();
-        finish_vm(ctx, &vm_name, self.subscribed.as_deref(), &own);
+        finish_vm(ctx, &vm_name, self.subscribed.as_ref(), &own);
         if self.multus_cache {
             let (left, _) = ctx.store.read_ports(&vm_name);
             if !left.iter().any(|p| p.port.vm_id == ctx.container_id()) {
@@ -97,7 +98,7 @@ pub fn add(req: &Request) -> Result<CniResult> {
         .map_err(|e| Error::new(code::INVALID_ENV, format!("CNI_NETNS {netns_path}: {e}")))?;
     let vm_name = ctx.vm_name()?;
     if ctx.c.mode == crate::config::Mode::Mesos {
-        ctx.notify_mesos("ADD")?;
+        ctx.notify_mesos(crate::mesos::Cmd::Add)?;
     }
     let _lock = ctx.store.lock_pod(&vm_name)?;
     info!(
@@ -152,14 +153,14 @@ fn add_locked(ctx: &Ctx, pod: &NetNs, vm_name: &str, undo: &mut Rollback) -> Res
     if ctx.veth() {
         for p in &plans {
             ctx.agent
-                .post_vm(&port_request(ctx, vm_name, p))
+                .post_vm(&port_request(ctx, vm_name, p)?, &ctx.deadline)
                 .ctx("agent: POST /vm")?;
             undo.subscribed = Some(vm_uuid.clone());
         }
     }
 
-    let ids: Vec<&str> = plans.iter().map(|p| p.vmi.id.as_str()).collect();
-    let opers = ctx.agent.poll_vm(&vm_uuid, &ids)?;
+    let ids: Vec<&Uuid> = plans.iter().map(|p| &p.vmi.id).collect();
+    let opers = ctx.agent.poll_vm(&vm_uuid, &ids, &ctx.deadline)?;
     let mut result = CniResult::default();
     if let Some(lo) = pod_sock.link_by_name("lo")? {
         pod_sock
@@ -215,9 +216,10 @@ fn vm_config(ctx: &Ctx, vm_name: &str, undo: &mut Rollback) -> Result<Vec<VmiCon
             );
         }
     }
-    let vmis = ctx.agent.poll_vm_cfg(vm_name)?;
+    let vm = VmName::parse(vm_name).map_err(|e| Error::new(code::INVALID_ENV, e.to_string()))?;
+    let vmis = ctx.agent.poll_vm_cfg(&vm, &ctx.deadline)?;
     if let Some(uid) = &ctx.req.env.args.pod_uid {
-        if let Some(stale) = vmis.iter().find(|v| &v.vm_uuid != uid) {
+        if let Some(stale) = vmis.iter().find(|v| v.vm_uuid.as_str() != uid) {
             return Err(Error::new(
                 code::TRY_AGAIN_LATER,
                 format!(
@@ -244,7 +246,7 @@ fn vm_config(ctx: &Ctx, vm_name: &str, undo: &mut Rollback) -> Result<Vec<VmiCon
 
 /// Decides which VMIs this call configures and the names they get.
 fn plan(ctx: &Ctx, vm_name: &str, mut vmis: Vec<VmiConfig>) -> Result<Vec<Plan>> {
-    vmis.sort_by_key(|v| v.annotations.index().map_or(u32::MAX, |(i, _)| i));
+    vmis.sort_by_key(|v| v.index);
     if ctx.delegate {
         let network = ctx.delegate_network();
         // Attachments of the same network under other names in this sandbox
@@ -254,12 +256,12 @@ fn plan(ctx: &Ctx, vm_name: &str, mut vmis: Vec<VmiConfig>) -> Result<Vec<Plan>>
             ports.iter().any(|p| {
                 p.port.vmi_uuid == v.id
                     && p.port.vm_id == ctx.container_id()
-                    && p.port.vm_ifname != ctx.req.env.ifname
+                    && p.port.vm_ifname.as_str() != ctx.req.env.ifname
             })
         };
         let vmi = vmis
             .into_iter()
-            .find(|v| v.annotations.network() == Some(network) && !taken(v))
+            .find(|v| v.network.as_deref() == Some(network) && !taken(v))
             .ok_or_else(|| {
                 Error::new(
                     code::INVALID_CONFIG,
@@ -273,13 +275,13 @@ fn plan(ctx: &Ctx, vm_name: &str, mut vmis: Vec<VmiConfig>) -> Result<Vec<Plan>>
     }
     let mut plans: Vec<Plan> = Vec::with_capacity(vmis.len());
     for vmi in vmis {
-        let index = vmi.annotations.index().map_or(0, |(i, _)| i);
+        let index = vmi.index;
         let ifname = if index == 0 {
             ctx.req.env.ifname.clone()
         } else {
-            vmi.annotations
-                .interface()
-                .map_or_else(|| format!("eth{index}"), str::to_string)
+            vmi.ifname
+                .as_ref()
+                .map_or_else(|| format!("eth{index}"), IfName::to_string)
         };
         if plans.iter().any(|p| p.ifname == ifname) {
             return Err(Error::new(
@@ -300,30 +302,21 @@ fn plan(ctx: &Ctx, vm_name: &str, mut vmis: Vec<VmiConfig>) -> Result<Vec<Plan>>
 
 fn plan_one(ctx: &Ctx, vmi: VmiConfig, ifname: String) -> Result<Plan> {
     validate_ifname(&ifname).with_ctx(|| format!("interface name of VMI {}", vmi.id))?;
-    let mac: Mac = parse_field("mac-address", &vmi.id, &vmi.mac_address)?;
-    let index = vmi.annotations.index().map_or(0, |(i, _)| i);
+    let mac = Mac(vmi.mac.0);
+    let index = vmi.index;
     let (host_name, vlan_id) = match ctx.c.vif_type {
-        VifType::Veth => (vif::tap_name(&vmi.vm_uuid, &ifname), None),
+        VifType::Veth => (vif::tap_name(vmi.vm_uuid.as_str(), &ifname), None),
         VifType::Macvlan => {
-            let id = u16::try_from(vmi.vlan_id)
-                .ok()
-                .filter(|id| (1..=4094).contains(id))
-                .ok_or_else(|| {
-                    Error::new(
-                        code::INVALID_CONFIG,
-                        format!(
-                            "nested mode needs a VLAN id but VMI {} has {}{}",
-                            vmi.id,
-                            vmi.vlan_id,
-                            if vmi.vlan_id == 65535 {
-                                " (none: it is not a sub-interface)"
-                            } else {
-                                ""
-                            }
-                        ),
-                    )
-                })?;
-            (vif::vlan_name(&vmi.vm_uuid, &ifname), Some(id))
+            let id = vmi.vlan_id.ok_or_else(|| {
+                Error::new(
+                    code::INVALID_CONFIG,
+                    format!(
+                        "nested mode needs a VLAN id but VMI {} has vlan-id 65535 (none: it is not a sub-interface)",
+                        vmi.id
+                    ),
+                )
+            })?;
+            (vif::vlan_name(vmi.vm_uuid.as_str(), &ifname), Some(id))
         }
     };
     Ok(Plan {
@@ -370,17 +363,18 @@ fn clear_leftovers(ctx: &Ctx, host: &mut Socket, vm_name: &str, plans: &[Plan]) 
     Ok(())
 }
 
-fn port_request(ctx: &Ctx, vm_name: &str, p: &Plan) -> PortRequest {
-    PortRequest {
+fn port_request(ctx: &Ctx, vm_name: &str, p: &Plan) -> Result<PortRequest> {
+    let env = |e: crate::ids::Invalid| Error::new(code::INVALID_ENV, e.to_string());
+    Ok(PortRequest {
         vm_uuid: p.vmi.vm_uuid.clone(),
-        vm_name: vm_name.to_string(),
-        host_ifname: p.host_name.clone(),
+        vm_name: VmName::parse(vm_name).map_err(env)?,
+        host_ifname: IfName::parse(&p.host_name).map_err(env)?,
         vn_uuid: p.vmi.vn_id.clone(),
         vmi_uuid: p.vmi.id.clone(),
-        vm_id: ctx.container_id().to_string(),
-        vm_ifname: p.ifname.clone(),
+        vm_id: ContainerId::parse(ctx.container_id()).map_err(env)?,
+        vm_ifname: IfName::parse(&p.ifname).map_err(env)?,
         vm_namespace: ctx.req.env.netns.clone().unwrap_or_default(),
-    }
+    })
 }
 
 /// Creates one interface and returns the host side's MAC (for the result).
@@ -395,17 +389,17 @@ fn attach(
     undo: &mut Rollback,
 ) -> Result<Option<Mac>> {
     let pf = PortFile {
-        port: port_request(ctx, vm_name, p),
+        port: port_request(ctx, vm_name, p)?,
         vif_type: if ctx.veth() { "veth" } else { "macvlan" }.to_string(),
         pod_uid: ctx.req.env.args.pod_uid.clone().unwrap_or_default(),
-        network: p.vmi.annotations.network().unwrap_or_default().to_string(),
+        network: p.vmi.network.clone().unwrap_or_default(),
         index: p.index,
         vlan_id: p.vlan_id,
     };
     ctx.store.write_port(&pf)?;
     undo.steps.push(Undo::PortFile {
         vm_name: vm_name.to_string(),
-        vmi: p.vmi.id.clone(),
+        vmi: p.vmi.id.to_string(),
     });
     let mtu = ctx.c.mtu;
     let host_link = match p.vlan_id {
@@ -429,31 +423,6 @@ fn attach(
     Ok(host_link.mac)
 }
 
-fn parse_field<T: std::str::FromStr>(field: &str, vmi: &str, s: &str) -> Result<T> {
-    s.parse().map_err(|_| {
-        Error::new(
-            code::AGENT,
-            format!("agent sent VMI {vmi} with invalid {field} {s:?}"),
-        )
-    })
-}
-
-/// An address the agent reports, None when absent or unspecified (the agent
-/// sends 0.0.0.0 for "no gateway / no DNS").
-fn opt_ip<T: std::str::FromStr + Into<IpAddr> + Copy>(
-    field: &str,
-    vmi: &str,
-    s: &Option<String>,
-) -> Result<Option<T>> {
-    match s.as_deref() {
-        None | Some("") => Ok(None),
-        Some(v) => {
-            let ip: T = parse_field(field, vmi, v)?;
-            Ok(Some(ip).filter(|ip| !(*ip).into().is_unspecified()))
-        }
-    }
-}
-
 /// Configures one pod interface from the agent's answer (MAC, addresses,
 /// routes on the primary interface, link up) and adds it to `result`.
 fn configure(
@@ -470,8 +439,7 @@ fn configure(
         .link_by_name(&p.ifname)?
         .ok_or_else(|| Error::new(code::KERNEL, format!("{} vanished from the pod", p.ifname)))?;
     let mut mac = p.mac;
-    if !oper.mac_address.is_empty() {
-        let agent_mac: Mac = parse_field("mac-address", vmi, &oper.mac_address)?;
+    if let Some(agent_mac) = oper.mac.map(|m| Mac(m.0)) {
         if agent_mac != mac {
             pod.set_link_mac(link.index, agent_mac)
                 .ctx("set the agent's MAC")?;
@@ -479,25 +447,15 @@ fn configure(
         }
     }
     let primary = p.index == 0;
-    let v4: Option<Ipv4Addr> = opt_ip("ip-address", vmi, &oper.ip_address)?;
-    let v6: Option<Ipv6Addr> = opt_ip("v6-ip-address", vmi, &oper.v6_ip_address)?;
     let mut addrs: Vec<(IpAddr, u8, Option<IpAddr>)> = Vec::new();
-    if let Some(ip) = v4 {
-        let plen = oper.plen.filter(|l| *l <= 32).ok_or_else(|| {
-            Error::new(
-                code::AGENT,
-                format!("agent sent VMI {vmi} without a valid plen"),
-            )
-        })?;
-        let gw: Option<Ipv4Addr> = opt_ip("gateway", vmi, &oper.gateway)?;
-        addrs.push((ip.into(), plen, gw.map(Into::into)));
+    if let Some(net) = oper.v4 {
+        addrs.push((net.addr(), net.prefix(), oper.v4_gateway));
     }
-    if let Some(ip) = v6 {
+    if let Some(ip) = oper.v6 {
         // The agent sends no IPv6 prefix length: /128 with an on-link
         // gateway unless the operator configured the subnet's length.
         let plen = ctx.c.v6_prefix_len.unwrap_or(128);
-        let gw: Option<Ipv6Addr> = opt_ip("v6-gateway", vmi, &oper.v6_gateway)?;
-        addrs.push((ip.into(), plen, gw.map(Into::into)));
+        addrs.push((ip.into(), plen, oper.v6_gateway));
     }
     pod.set_link_up(link.index, true)
         .with_ctx(|| format!("set {} up", p.ifname))?;
@@ -550,12 +508,10 @@ fn configure(
             });
         }
     }
-    for dns in [&oper.dns_server, &oper.v6_dns_server] {
-        if let Some(ip) = opt_ip::<IpAddr>("dns-server", vmi, dns)? {
-            let s = ip.to_string();
-            if !result.dns.nameservers.contains(&s) {
-                result.dns.nameservers.push(s);
-            }
+    for ip in [oper.v4_dns, oper.v6_dns].into_iter().flatten() {
+        let s = ip.to_string();
+        if !result.dns.nameservers.contains(&s) {
+            result.dns.nameservers.push(s);
         }
     }
     info!(

@@ -84,12 +84,12 @@ fn check_one(
             p.vmi_uuid, p.vm_namespace
         ));
     }
-    match host.link_by_name(&p.host_ifname)? {
+    match host.link_by_name(p.host_ifname.as_str())? {
         None => diffs.push(format!("host interface {} is missing", p.host_ifname)),
         Some(l) if !l.is_up() => diffs.push(format!("host interface {} is down", p.host_ifname)),
         Some(_) => {}
     }
-    let Some(link) = pod.link_by_name(&p.vm_ifname)? else {
+    let Some(link) = pod.link_by_name(p.vm_ifname.as_str())? else {
         diffs.push(format!("{} is missing in {netns_path}", p.vm_ifname));
         return Ok(());
     };
@@ -99,7 +99,7 @@ fn check_one(
     let Some(idx) = expected
         .interfaces
         .iter()
-        .position(|i| i.name == p.vm_ifname && i.sandbox.as_deref() == Some(netns_path))
+        .position(|i| i.name == p.vm_ifname.as_str() && i.sandbox.as_deref() == Some(netns_path))
     else {
         diffs.push(format!(
             "prevResult does not list {} in {netns_path}",
@@ -112,10 +112,10 @@ fn check_one(
         &link,
         expected,
         idx,
-        p.vm_ifname == ctx.req.env.ifname,
+        p.vm_ifname.as_str() == ctx.req.env.ifname,
         diffs,
     )?;
-    match ctx.agent.get_vmi(&p.vm_uuid, &p.vmi_uuid) {
+    match ctx.agent.get_vmi(&p.vm_uuid, &p.vmi_uuid, &ctx.deadline) {
         Ok(Some(oper)) => {
             let want: Vec<IpAddr> = expected
                 .ips
@@ -123,17 +123,13 @@ fn check_one(
                 .filter(|ip| ip.interface == Some(idx))
                 .map(|ip| ip.address)
                 .collect();
-            for a in [&oper.ip_address, &oper.v6_ip_address]
-                .into_iter()
-                .flatten()
-            {
-                if let Ok(ip) = a.parse::<IpAddr>() {
-                    if !want.contains(&ip) {
-                        diffs.push(format!(
-                            "agent assigns {ip} to VMI {} but prevResult does not list it",
-                            p.vmi_uuid
-                        ));
-                    }
+            let live = [oper.v4.map(|n| n.addr()), oper.v6.map(IpAddr::from)];
+            for ip in live.into_iter().flatten() {
+                if !want.contains(&ip) {
+                    diffs.push(format!(
+                        "agent assigns {ip} to VMI {} but prevResult does not list it",
+                        p.vmi_uuid
+                    ));
                 }
             }
         }

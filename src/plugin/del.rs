@@ -12,7 +12,7 @@ use log::{info, warn};
 pub fn del(req: &Request) -> Result<()> {
     let ctx = Ctx::new(req);
     if ctx.c.mode == Mode::Mesos {
-        if let Err(e) = ctx.notify_mesos("DEL") {
+        if let Err(e) = ctx.notify_mesos(crate::mesos::Cmd::Del) {
             warn!("Mesos manager: {e} (DEL goes on)");
         }
     }

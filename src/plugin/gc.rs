@@ -25,7 +25,7 @@ pub fn gc(req: &Request) -> Result<()> {
         let (ports, bad) = ctx.store.read_ports(&vm_name);
         let stale: Vec<_> = ports
             .iter()
-            .filter(|p| stale_owner(&p.port.vm_id))
+            .filter(|p| stale_owner(p.port.vm_id.as_str()))
             .collect();
         if !stale.is_empty() && host.is_none() {
             host = Some(Socket::new().ctx("open netlink socket")?);

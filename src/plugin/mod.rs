@@ -16,8 +16,10 @@ pub use status::status;
 
 use crate::agent::Agent;
 use crate::cni::args::Env;
-use crate::cni::error::{Error, Result};
+use crate::cni::error::{code, Error, Result};
 use crate::config::{Contrail, Mode, NetConf, VifType};
+use crate::deadline::Deadline;
+use crate::ids::{ContainerId, Uuid};
 use crate::netlink::Socket;
 use crate::store::{PortFile, Store};
 use crate::vif;
@@ -39,6 +41,9 @@ struct Ctx<'a> {
     c: &'a Contrail,
     store: Store,
     agent: Agent,
+    /// The command's one deadline for the agent: `poll-timeout` x
+    /// `poll-retries`.
+    deadline: Deadline,
     /// Multus delegate mode: one network per call.
     delegate: bool,
 }
@@ -53,11 +58,9 @@ impl<'a> Ctx<'a> {
             req,
             c,
             store: Store::new(&c.config_dir),
-            agent: Agent::new(
-                &c.vrouter_ip,
-                c.vrouter_port,
-                Duration::from_secs(c.poll_timeout),
-                c.poll_retries,
+            agent: Agent::new(c.agent_addr(), Duration::from_secs(c.poll_timeout)),
+            deadline: Deadline::after(
+                Duration::from_secs(c.poll_timeout).saturating_mul(c.poll_retries),
             ),
             delegate,
         }
@@ -95,17 +98,19 @@ impl<'a> Ctx<'a> {
     /// every interface of the container; delegate: only `CNI_IFNAME`.
     fn owns(&self, pf: &PortFile) -> bool {
         pf.port.vm_id == self.container_id()
-            && (!self.delegate || pf.port.vm_ifname == self.req.env.ifname)
+            && (!self.delegate || pf.port.vm_ifname.as_str() == self.req.env.ifname)
     }
 
-    fn notify_mesos(&self, cmd: &str) -> Result<()> {
-        crate::agent::mesos_notify(
-            &self.c.mesos_ip,
-            self.c.mesos_port,
-            cmd,
-            self.container_id(),
-            &self.req.conf.raw,
-        )
+    fn notify_mesos(&self, cmd: crate::mesos::Cmd) -> Result<()> {
+        let addr = self.c.mesos_addr().ok_or_else(|| {
+            Error::new(
+                code::INVALID_CONFIG,
+                "mode mesos needs mesos-ip and mesos-port",
+            )
+        })?;
+        let cid = ContainerId::parse(self.container_id())
+            .map_err(|e| Error::new(code::INVALID_ENV, e.to_string()))?;
+        crate::mesos::notify(addr, cmd, &cid, &self.req.conf.raw, &self.deadline)
     }
 }
 
@@ -134,11 +139,11 @@ fn comm_matches(comm: &str, meta_plugin: &str) -> bool {
 /// Removes one attachment's state: its host link (veth tap or VLAN link,
 /// which takes the macvlan with it) and its port file. Missing pieces are fine.
 fn remove_attachment(host: &mut Socket, store: &Store, pf: &PortFile) -> Result<()> {
-    let host_if = &pf.port.host_ifname;
+    let host_if = pf.port.host_ifname.as_str();
     if vif::delete_link(host, host_if)? {
         info!("deleted host link {host_if} of VMI {}", pf.port.vmi_uuid);
     }
-    store.remove_port(&pf.port.vm_name, &pf.port.vmi_uuid)
+    store.remove_port(pf.port.vm_name.as_str(), pf.port.vmi_uuid.as_str())
 }
 
 /// After the last attachment of a VM is gone: unsubscribe `subscription`
@@ -148,7 +153,7 @@ fn remove_attachment(host: &mut Socket, store: &Store, pf: &PortFile) -> Result<
 fn finish_vm(
     ctx: &Ctx,
     vm_name: &str,
-    subscription: Option<&str>,
+    subscription: Option<&Uuid>,
     cache_is_stale: &dyn Fn(&str) -> bool,
 ) {
     let (left, bad) = ctx.store.read_ports(vm_name);
@@ -156,7 +161,11 @@ fn finish_vm(
         return;
     }
     if let Some(uuid) = subscription {
-        match ctx.agent.delete_vm(uuid) {
+        // Best effort with its own short deadline: a rollback runs after
+        // the command's deadline may have passed, and the agent drops
+        // subscriptions on restart anyway.
+        let deadline = Deadline::after(Duration::from_secs(ctx.c.poll_timeout));
+        match ctx.agent.delete_vm(uuid, &deadline) {
             Ok(()) => info!("agent: unsubscribed VM {uuid}"),
             Err(e) => warn!(
                 "agent: DELETE /vm/{uuid} failed (ignored, the agent drops it on restart): {e}"
@@ -188,11 +197,11 @@ fn remove_multus_cache_if(ctx: &Ctx, vm_name: &str, is_stale: &dyn Fn(&str) -> b
 
 /// The VM uuid to unsubscribe when these port files are removed: veth
 /// attachments only (nested mode never subscribes).
-fn subscription_of<'p>(ports: impl IntoIterator<Item = &'p PortFile>) -> Option<&'p str> {
+fn subscription_of<'p>(ports: impl IntoIterator<Item = &'p PortFile>) -> Option<&'p Uuid> {
     ports
         .into_iter()
         .find(|p| p.vif_type == "veth")
-        .map(|p| p.port.vm_uuid.as_str())
+        .map(|p| &p.port.vm_uuid)
 }
 
 /// Joins the errors of a best-effort sequence into one error.
@@ -212,7 +221,6 @@ fn join_errors(what: &str, errors: Vec<Error>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cni::error::code;
 
     #[test]
     fn meta_plugin_detection_covers_thin_thick_and_truncation() {
