@@ -130,6 +130,16 @@ impl VmiConfig {
     /// answer and on a cached copy alike.
     fn check(&self) -> Result<(), String> {
         let id = &self.id;
+        // The agent stores a nil UUID but never binds it (docs/agent-api.md §4).
+        for (field, u) in [
+            ("id", id),
+            ("vm-uuid", &self.vm_uuid),
+            ("vn-id", &self.vn_id),
+        ] {
+            if is_nil(u) {
+                return Err(format!("VMI {id}: {field} is the nil UUID"));
+            }
+        }
         self.mac
             .check_unicast("mac-address")
             .map_err(|e| format!("VMI {id}: {e}"))?;
@@ -234,6 +244,10 @@ struct WireVmiConfig {
 
 fn no_vlan() -> u64 {
     u64::from(NO_VLAN)
+}
+
+fn is_nil(u: &Uuid) -> bool {
+    u.as_str() == "00000000-0000-0000-0000-000000000000"
 }
 
 fn uuid(field: &str, v: &str) -> Result<Uuid, String> {
@@ -434,8 +448,7 @@ impl WireVmiOper {
         // (docs/agent-api.md §6): a VMI of another VM is not ours.
         if let Some(owner) = self.instance_id.as_deref().filter(|s| !s.is_empty()) {
             let owner = uuid("instance-id", owner).map_err(ctx)?;
-            let nil = owner.as_str() == "00000000-0000-0000-0000-000000000000";
-            if !nil && owner != *vm {
+            if !is_nil(&owner) && owner != *vm {
                 return Err(ctx(format!("belongs to VM {owner}, not {vm}")));
             }
         }
@@ -771,6 +784,14 @@ mod tests {
                 "vm-uuid",
             ),
             (list(&[cfg(1, "0/1", &[("vn-id", Some(r#""""#))])]), "vn-id"),
+            (
+                list(&[cfg(
+                    1,
+                    "0/1",
+                    &[("vm-uuid", Some(r#""00000000-0000-0000-0000-000000000000""#))],
+                )]),
+                "vm-uuid is the nil UUID",
+            ),
             (
                 list(&[cfg(1, "0/1", &[("id", None)])]),
                 "missing field `id`",
