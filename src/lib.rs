@@ -8,6 +8,7 @@ pub mod config;
 pub mod deadline;
 pub mod ids;
 pub mod logging;
+pub mod mesos;
 pub mod netlink;
 pub mod netns;
 pub mod plugin;

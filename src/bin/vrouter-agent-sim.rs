@@ -48,7 +48,8 @@ USAGE: vrouter-agent-sim [FLAGS]
                              delete (DELETE /vm/..), any (also unmatched requests)
                          KIND: 404 (Not Found), 500 (error), hang (never answer),
                                garbage (200, non-JSON body), empty (200, []),
-                               partial (vm-cfg only: the VMI with the highest index left out)
+                               partial (vm-cfg only: the VMI with the highest index left out),
+                               delay-MS (the normal answer, MS milliseconds late)
   --dataplane            on a bound POST: tap up, gateway /32 (/128) on the tap,
                          route to the pod address via the tap; undone on DELETE
   --verbose              log every request to stderr
@@ -75,6 +76,8 @@ enum Kind {
     Garbage,
     Empty,
     Partial,
+    /// The normal answer, this many milliseconds late.
+    Delay(u64),
 }
 
 #[derive(Debug)]
@@ -114,6 +117,11 @@ fn parse_fault(spec: &str) -> Result<Fault, String> {
         "garbage" => Kind::Garbage,
         "empty" => Kind::Empty,
         "partial" if endpoint == Endpoint::VmCfg => Kind::Partial,
+        k if k.starts_with("delay-") => Kind::Delay(
+            k["delay-".len()..]
+                .parse()
+                .map_err(|_| format!("--fault {spec}: bad delay"))?,
+        ),
         _ => return Err(format!("--fault {spec}: unknown kind {kind} for {ep}")),
     };
     Ok(Fault {
@@ -541,6 +549,8 @@ fn oper_elem(vm_uuid: &str, v: &Vmi) -> OperElem {
 /// What to do with a request.
 enum Answer {
     Reply(u16, String),
+    /// A reply sent this late.
+    Late(Duration, u16, String),
     Hang,
 }
 
@@ -569,14 +579,15 @@ fn route(state: &Mutex<State>, req: &Request) -> Answer {
             st.pod(name);
         }
     }
-    let (status, body) = match st.take_fault(endpoint) {
+    let fault = st.take_fault(endpoint);
+    let (status, body) = match fault {
         Some(Kind::Hang) => return Answer::Hang,
         Some(Kind::NotFound) => not_found(),
         Some(Kind::ServerError) => (500, error_body("Simulated failure")),
         Some(Kind::Garbage) => (200, "this is not JSON <html>".to_string()),
         Some(Kind::Empty) => (200, "[]".to_string()),
         Some(Kind::Partial) => vm_cfg(&mut st, name, true),
-        None => match endpoint {
+        None | Some(Kind::Delay(_)) => match endpoint {
             Some(Endpoint::VmCfg) => vm_cfg(&mut st, name, false),
             Some(Endpoint::Post) => post_vm(&mut st, &req.body),
             Some(Endpoint::Delete) => delete_vm(&mut st, seg[0]),
@@ -584,7 +595,10 @@ fn route(state: &Mutex<State>, req: &Request) -> Answer {
             None => unknown_request(),
         },
     };
-    Answer::Reply(status, body)
+    match fault {
+        Some(Kind::Delay(ms)) => Answer::Late(Duration::from_millis(ms), status, body),
+        _ => Answer::Reply(status, body),
+    }
 }
 
 fn vm_cfg(st: &mut State, name: &str, partial: bool) -> (u16, String) {
@@ -874,6 +888,13 @@ fn serve(state: Arc<Mutex<State>>, stream: TcpStream) {
         match route(&state, &req) {
             Answer::Reply(status, body) => {
                 lock(&state).record(&req, Some(status));
+                if respond(&mut w, status, &body).is_err() || req.close {
+                    return;
+                }
+            }
+            Answer::Late(delay, status, body) => {
+                lock(&state).record(&req, Some(status));
+                std::thread::sleep(delay);
                 if respond(&mut w, status, &body).is_err() || req.close {
                     return;
                 }

@@ -75,7 +75,7 @@ pub fn add(req: &Request) -> Result<CniResult> {
     let vm = ctx.vm_name()?;
     let delegate = ctx.delegate_network();
     if ctx.c.mode == Mode::Mesos {
-        ctx.notify_mesos("ADD")?;
+        ctx.notify_mesos(crate::mesos::Cmd::Add)?;
     }
     let lock = ctx.lock(&vm)?;
     info!(

@@ -17,7 +17,7 @@ pub fn del(req: &Request) -> Result<()> {
     let ctx = Ctx::new(req, DEL_BUDGET);
     let t = ctx.target()?;
     if ctx.c.mode == Mode::Mesos {
-        if let Err(e) = ctx.notify_mesos("DEL") {
+        if let Err(e) = ctx.notify_mesos(crate::mesos::Cmd::Del) {
             warn!("Mesos manager: {e} (DEL goes on)");
         }
     }

@@ -37,6 +37,9 @@ pub const DEL_BUDGET: Duration = Duration::from_secs(10);
 /// GC's deadline, for every stale pod of the node.
 pub const GC_BUDGET: Duration = Duration::from_secs(60);
 
+/// The least time `DELETE /vm` gets, even after the command's deadline.
+const UNSUBSCRIBE_MIN: Duration = Duration::from_secs(1);
+
 /// One invocation: validated environment plus merged configuration.
 pub struct Request {
     pub env: Env,
@@ -89,7 +92,7 @@ impl<'a> Ctx<'a> {
             .then(|| plan::delegate_network(self.req.conf.name.as_str()))
     }
 
-    fn notify_mesos(&self, cmd: &str) -> Result<()> {
+    fn notify_mesos(&self, cmd: crate::mesos::Cmd) -> Result<()> {
         let t = self.target()?;
         let addr = self.c.mesos().ok_or_else(|| {
             Error::new(
@@ -130,7 +133,10 @@ fn finish_vm(
         return;
     }
     if let Some(uuid) = subscription {
-        match ctx.agent.delete_vm(uuid, &ctx.deadline) {
+        // A rollback may run after the deadline passed: the unsubscribe
+        // still gets a moment.
+        let deadline = Deadline::after(ctx.deadline.remaining().max(UNSUBSCRIBE_MIN));
+        match ctx.agent.delete_vm(uuid, &deadline) {
             Ok(()) => info!("agent: unsubscribed VM {uuid}"),
             Err(e) => warn!(
                 "agent: DELETE /vm/{uuid} failed (ignored, the agent drops it on restart): {e}"
