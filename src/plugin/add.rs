@@ -9,7 +9,8 @@ use crate::cni::args::validate_ifname;
 use crate::cni::error::{code, Context, Error, Result};
 use crate::cni::result::{CniResult, Interface, IpConfig, RouteEntry};
 use crate::config::VifType;
-use crate::netlink::{Address, Mac, Route, Socket};
+use crate::ids::{IfName, IpNet};
+use crate::netlink::{Address, LinkUpdate, Mac, Route, Socket};
 use crate::netns::NetNs;
 use crate::store::{MultusCache, PortFile};
 use crate::vif;
@@ -136,7 +137,7 @@ fn add_locked(ctx: &Ctx, pod: &NetNs, vm_name: &str, undo: &mut Rollback) -> Res
         .ctx("open netlink socket in the pod namespace")?;
     clear_leftovers(ctx, &mut host, vm_name, &plans)?;
     for p in &plans {
-        if pod_sock.link_by_name(&p.ifname)?.is_some() {
+        if pod_sock.link_by_name(&pod_ifname(&p.ifname)?)?.is_some() {
             return Err(Error::new(
                 code::INVALID_ENV,
                 format!("interface {} already exists in {}", p.ifname, pod.path()),
@@ -161,9 +162,9 @@ fn add_locked(ctx: &Ctx, pod: &NetNs, vm_name: &str, undo: &mut Rollback) -> Res
     let ids: Vec<&str> = plans.iter().map(|p| p.vmi.id.as_str()).collect();
     let opers = ctx.agent.poll_vm(&vm_uuid, &ids)?;
     let mut result = CniResult::default();
-    if let Some(lo) = pod_sock.link_by_name("lo")? {
+    if let Some(lo) = pod_sock.link_by_name(&pod_ifname("lo")?)? {
         pod_sock
-            .set_link_up(lo.index, true)
+            .update_link(lo.index, &UP)
             .ctx("set lo up in the pod")?;
     }
     for ((p, oper), host_mac) in plans.iter().zip(&opers).zip(host_macs) {
@@ -429,6 +430,21 @@ fn attach(
     Ok(host_link.mac)
 }
 
+/// IFF_UP on, nothing else changed.
+const UP: LinkUpdate = LinkUpdate {
+    up: Some(true),
+    mtu: None,
+    mac: None,
+    alias: None,
+    group: None,
+};
+
+/// A pod interface name (already validated as CNI_IFNAME or from the
+/// agent) as the netlink layer's [`IfName`].
+fn pod_ifname(name: &str) -> Result<IfName> {
+    IfName::parse(name).map_err(|e| Error::new(code::INVALID_ENV, e.to_string()))
+}
+
 fn parse_field<T: std::str::FromStr>(field: &str, vmi: &str, s: &str) -> Result<T> {
     s.parse().map_err(|_| {
         Error::new(
@@ -467,13 +483,17 @@ fn configure(
 ) -> Result<()> {
     let vmi = oper.id.as_str();
     let link = pod
-        .link_by_name(&p.ifname)?
+        .link_by_name(&pod_ifname(&p.ifname)?)?
         .ok_or_else(|| Error::new(code::KERNEL, format!("{} vanished from the pod", p.ifname)))?;
     let mut mac = p.mac;
     if !oper.mac_address.is_empty() {
         let agent_mac: Mac = parse_field("mac-address", vmi, &oper.mac_address)?;
         if agent_mac != mac {
-            pod.set_link_mac(link.index, agent_mac)
+            let set_mac = LinkUpdate {
+                mac: Some(agent_mac),
+                ..LinkUpdate::default()
+            };
+            pod.update_link(link.index, &set_mac)
                 .ctx("set the agent's MAC")?;
             mac = agent_mac;
         }
@@ -499,13 +519,18 @@ fn configure(
         let gw: Option<Ipv6Addr> = opt_ip("v6-gateway", vmi, &oper.v6_gateway)?;
         addrs.push((ip.into(), plen, gw.map(Into::into)));
     }
-    pod.set_link_up(link.index, true)
+    pod.update_link(link.index, &UP)
         .with_ctx(|| format!("set {} up", p.ifname))?;
     for (addr, plen, _) in &addrs {
+        let net = IpNet::new(*addr, *plen).ok_or_else(|| {
+            Error::new(
+                code::AGENT,
+                format!("agent sent VMI {vmi} with prefix length {plen} for {addr}"),
+            )
+        })?;
         pod.add_address(&Address {
             index: link.index,
-            addr: *addr,
-            prefix_len: *plen,
+            net,
         })
         .with_ctx(|| format!("add {addr}/{plen} to {}", p.ifname))?;
     }

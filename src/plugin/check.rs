@@ -5,6 +5,7 @@
 use super::{Ctx, Request};
 use crate::cni::error::{code, Context, Error, Result};
 use crate::cni::result::CniResult;
+use crate::ids::IfName;
 use crate::netlink::{Link, Socket};
 use crate::netns::NetNs;
 use crate::store::PortFile;
@@ -68,6 +69,12 @@ pub fn check(req: &Request) -> Result<()> {
     ))
 }
 
+/// A name from a port file (checked when the file was read) as the
+/// netlink layer's [`IfName`]; a bad one is a CHECK failure naming it.
+fn ifname(name: &str) -> Result<IfName> {
+    IfName::parse(name).map_err(|e| Error::new(code::CHECK_MISMATCH, e.to_string()))
+}
+
 fn check_one(
     ctx: &Ctx,
     host: &mut Socket,
@@ -84,12 +91,12 @@ fn check_one(
             p.vmi_uuid, p.vm_namespace
         ));
     }
-    match host.link_by_name(&p.host_ifname)? {
+    match host.link_by_name(&ifname(&p.host_ifname)?)? {
         None => diffs.push(format!("host interface {} is missing", p.host_ifname)),
         Some(l) if !l.is_up() => diffs.push(format!("host interface {} is down", p.host_ifname)),
         Some(_) => {}
     }
-    let Some(link) = pod.link_by_name(&p.vm_ifname)? else {
+    let Some(link) = pod.link_by_name(&ifname(&p.vm_ifname)?)? else {
         diffs.push(format!("{} is missing in {netns_path}", p.vm_ifname));
         return Ok(());
     };
@@ -164,7 +171,7 @@ fn check_link(
     for ip in expected.ips.iter().filter(|ip| ip.interface == Some(idx)) {
         if !live
             .iter()
-            .any(|a| a.addr == ip.address && a.prefix_len == ip.prefix_len)
+            .any(|a| a.net.addr() == ip.address && a.net.prefix() == ip.prefix_len)
         {
             diffs.push(format!(
                 "{name} lacks address {}/{}",
@@ -180,7 +187,7 @@ fn check_link(
                     None => {
                         r.dst_len == 0 && l.gateway.is_none_or(|g| g.is_ipv4() == r.dst.is_ipv4())
                     }
-                    Some((d, len)) => d == r.dst && len == r.dst_len,
+                    Some(d) => d.addr() == r.dst && d.prefix() == r.dst_len,
                 };
                 dst_ok && (r.gw.is_none() || l.gateway == r.gw)
             });

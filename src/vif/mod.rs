@@ -6,8 +6,9 @@
 //! no function enters a namespace itself.
 
 use crate::cni::error::{code, Context, Error, Result};
+use crate::ids::IfName;
 use crate::netlink::{
-    self, Link, Mac, MacvlanMode, MacvlanRequest, Socket, VethRequest, VlanRequest,
+    self, Link, LinkUpdate, Mac, MacvlanMode, MacvlanRequest, Socket, VethRequest, VlanRequest,
 };
 use crate::netns::NetNs;
 use log::{info, warn};
@@ -48,8 +49,14 @@ pub fn vlan_name(pod_uid: &str, ifname: &str) -> String {
     format!("vlan{:011x}", fnv1a64(&[pod_uid, ifname]) >> 20)
 }
 
+/// A name from our own code or a validated config as the netlink layer's
+/// [`IfName`] (a bad one is error 7 naming it).
+fn ifname(name: &str) -> Result<IfName> {
+    IfName::parse(name).map_err(|e| Error::new(code::INVALID_CONFIG, e.to_string()))
+}
+
 fn link_named(sock: &mut Socket, name: &str) -> Result<Link> {
-    sock.link_by_name(name)
+    sock.link_by_name(&ifname(name)?)
         .with_ctx(|| format!("look up {name}"))?
         .ok_or_else(|| {
             Error::new(
@@ -71,23 +78,32 @@ pub fn create_veth(
     mac: Mac,
     mtu: u32,
 ) -> Result<Link> {
+    let (host_if, pod_if) = (self::ifname(host_name)?, self::ifname(ifname)?);
+    // SAFETY: the fd stays open while `pod` lives, which outlasts the call.
+    let pod_fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(pod.fd()) };
     host.create_veth(&VethRequest {
-        name: host_name,
+        name: &host_if,
         mtu: Some(mtu),
         mac: None,
-        peer_name: ifname,
+        up: false,
+        group: None,
+        peer_name: &pod_if,
         peer_mtu: Some(mtu),
         peer_mac: Some(mac),
-        peer_netns_fd: Some(pod.fd()),
+        peer_netns_fd: Some(pod_fd),
     })
     .with_ctx(|| format!("create veth {host_name} <-> {ifname}"))?;
     let finish = |host: &mut Socket| -> Result<Link> {
         let link = link_named(host, host_name)?;
-        host.set_link_up(link.index, true)
+        let up = LinkUpdate {
+            up: Some(true),
+            ..LinkUpdate::default()
+        };
+        host.update_link(link.index, &up)
             .with_ctx(|| format!("set {host_name} up"))?;
         // A pod with CAP_NET_RAW must not be able to send router
         // advertisements that the host accepts (CVE-2020-10749).
-        match netlink::set_interface_sysctl(true, host_name, "accept_ra", "0") {
+        match netlink::set_interface_sysctl(true, &host_if, "accept_ra", "0") {
             Ok(()) => {}
             Err(e) if e.errno == libc::ENOENT => {
                 warn!("IPv6 is disabled on the host: accept_ra of {host_name} not set")
@@ -111,13 +127,18 @@ pub fn create_macvlan(
     mac: Mac,
     mtu: u32,
 ) -> Result<()> {
+    let pod_if = self::ifname(ifname)?;
+    // SAFETY: the fd stays open while `pod` lives, which outlasts the call.
+    let pod_fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(pod.fd()) };
     host.create_macvlan(&MacvlanRequest {
-        name: ifname,
+        name: &pod_if,
         parent_index: lower_index,
         mode: MacvlanMode::Vepa,
         mtu: Some(mtu),
         mac: Some(mac),
-        netns_fd: Some(pod.fd()),
+        up: false,
+        group: None,
+        netns_fd: Some(pod_fd),
     })
     .with_ctx(|| format!("create macvlan {ifname} on ifindex {lower_index} in the pod"))
 }
@@ -149,7 +170,7 @@ pub fn create_macvlan_over_vlan(
         delete_link(host, &stale.name)?;
     }
     let parent_link = host
-        .link_by_name(parent)
+        .link_by_name(&self::ifname(parent)?)
         .with_ctx(|| format!("look up parent-interface {parent}"))?
         .ok_or_else(|| {
             Error::new(
@@ -158,10 +179,12 @@ pub fn create_macvlan_over_vlan(
             )
         })?;
     if let Err(e) = host.create_vlan(&VlanRequest {
-        name: vlan_link,
+        name: &self::ifname(vlan_link)?,
         parent_index: parent_link.index,
         vlan_id,
         mtu: Some(mtu),
+        up: false,
+        group: None,
     }) {
         if e.errno == libc::EOPNOTSUPP {
             return Err(Error::new(
@@ -176,10 +199,13 @@ pub fn create_macvlan_over_vlan(
     }
     let finish = |host: &mut Socket| -> Result<Link> {
         let link = link_named(host, vlan_link)?;
-        host.set_link_alias(link.index, &alias)
-            .with_ctx(|| format!("set alias of {vlan_link}"))?;
-        host.set_link_up(link.index, true)
-            .with_ctx(|| format!("set {vlan_link} up"))?;
+        let tag_up = LinkUpdate {
+            up: Some(true),
+            alias: Some(&alias),
+            ..LinkUpdate::default()
+        };
+        host.update_link(link.index, &tag_up)
+            .with_ctx(|| format!("set alias of {vlan_link} and bring it up"))?;
         create_macvlan(host, pod, link.index, ifname, mac, mtu)?;
         Ok(link)
     };
@@ -190,7 +216,7 @@ pub fn create_macvlan_over_vlan(
 
 /// Deletes a host link by name. Returns false when it was already gone.
 pub fn delete_link(host: &mut Socket, name: &str) -> Result<bool> {
-    match host.delete_link_by_name(name) {
+    match host.delete_link_by_name(&ifname(name)?) {
         Ok(()) => Ok(true),
         Err(e) if e.errno == libc::ENODEV => Ok(false),
         Err(e) => Err(Error::from(e).context(format!("delete link {name}"))),
