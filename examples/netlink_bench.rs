@@ -12,10 +12,16 @@
 //! operation (and `ip -n` a mount namespace with a fresh /sys each time).
 //! Deleting a veth waits for RCU grace periods in the kernel and dominates
 //! both sides, so a "setup only" line and our per-step breakdown follow.
+//!
+//! Then teardown: 1, 4 and 8 veths (peers in the pod) deleted one by one
+//! and with `Socket::delete_links` (one kernel batch), and what the batch's
+//! verifying link dump costs with 1000 veths on the node.
 
-use contrail_cni::netlink::{Address, Route, Socket, VethRequest};
+use contrail_cni::ids::IfName;
+use contrail_cni::netlink::{Address, LinkUpdate, Route, Socket, VethRequest};
 use contrail_cni::netns::NetNs;
 use std::error::Error;
+use std::os::fd::BorrowedFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -41,31 +47,23 @@ fn ours(ns_path: &str, steps: &mut [Vec<Duration>; 7]) -> Res<()> {
         steps[i].push(t.elapsed());
         t = Instant::now();
     };
+    let (vh, eth0) = (IfName::parse("vhbench")?, IfName::parse("eth0")?);
     let mut host = Socket::new()?;
     let ns = NetNs::open(ns_path)?;
     let mut pod = ns.socket()?;
     lap(0, steps);
-    host.create_veth(&VethRequest {
-        name: "vhbench",
-        mtu: None,
-        mac: None,
-        peer_name: "eth0",
-        peer_mtu: None,
-        peer_mac: None,
-        peer_netns_fd: Some(ns.fd()),
-    })?;
+    host.create_veth(&veth(&vh, &eth0, &ns))?;
     lap(1, steps);
-    let h = host.link_by_name("vhbench")?.ok_or("no host end")?;
-    let p = pod.link_by_name("eth0")?.ok_or("no pod end")?;
+    let h = host.link_by_name(&vh)?.ok_or("no host end")?;
+    let p = pod.link_by_name(&eth0)?.ok_or("no pod end")?;
     lap(2, steps);
     pod.add_address(&Address {
         index: p.index,
-        addr: POD_ADDR.parse()?,
-        prefix_len: 24,
+        net: format!("{POD_ADDR}/24").parse()?,
     })?;
     lap(3, steps);
-    host.set_link_up(h.index, true)?;
-    pod.set_link_up(p.index, true)?;
+    host.update_link(h.index, &UP)?;
+    pod.update_link(p.index, &UP)?;
     lap(4, steps);
     pod.add_route(&Route {
         dst: None,
@@ -77,6 +75,68 @@ fn ours(ns_path: &str, steps: &mut [Vec<Duration>; 7]) -> Res<()> {
     host.delete_link(h.index)?;
     lap(6, steps);
     Ok(())
+}
+
+const UP: LinkUpdate = LinkUpdate {
+    up: Some(true),
+    mtu: None,
+    mac: None,
+    alias: None,
+    group: None,
+};
+
+fn ns_fd(ns: &NetNs) -> BorrowedFd<'_> {
+    ns.fd()
+}
+
+fn veth<'a>(name: &'a IfName, peer: &'a IfName, ns: &'a NetNs) -> VethRequest<'a> {
+    VethRequest {
+        name,
+        mtu: None,
+        mac: None,
+        up: false,
+        group: None,
+        peer_name: peer,
+        peer_mtu: None,
+        peer_mac: None,
+        peer_netns_fd: Some(ns_fd(ns)),
+    }
+}
+
+/// Creates veths `{prefix}{i}` with peers `{prefix}p{i}` in `ns`; their indexes.
+fn make_veths(host: &mut Socket, ns: &NetNs, prefix: &str, count: usize) -> Res<Vec<u32>> {
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let (a, b) = (
+            IfName::parse(&format!("{prefix}{i}"))?,
+            IfName::parse(&format!("{prefix}p{i}"))?,
+        );
+        host.create_veth(&veth(&a, &b, ns))?;
+        out.push(host.link_by_name(&a)?.ok_or("veth vanished")?.index);
+    }
+    Ok(out)
+}
+
+/// Teardown of `k` veths: one by one, then in one batch. (median, p90)s.
+fn teardown(ns: &NetNs, k: usize, rounds: usize) -> Res<[(Duration, Duration); 2]> {
+    let mut host = Socket::new()?;
+    let (mut each, mut batch) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let links = make_veths(&mut host, ns, "td", k)?;
+        let t = Instant::now();
+        for &i in &links {
+            host.delete_link(i)?;
+        }
+        each.push(t.elapsed());
+        let links = make_veths(&mut host, ns, "td", k)?;
+        let t = Instant::now();
+        let done = host.delete_links(&links)?;
+        batch.push(t.elapsed());
+        if done.deleted != k || (k > 1 && !done.batched) {
+            return Err(format!("batch of {k}: {done:?}").into());
+        }
+    }
+    Ok([stats(each), stats(batch)])
 }
 
 fn ip(args: &[&str]) -> Res<()> {
@@ -206,5 +266,55 @@ fn main() -> Res<()> {
     for (name, (m, p)) in STEPS.iter().zip(breakdown) {
         println!("    {name:<20} {:8.3} ms {:8.3} ms", ms(m), ms(p));
     }
+
+    let ns = NetNs::open(&ns_path)?;
+    let td_rounds = (rounds / 10).clamp(3, 20);
+    println!("teardown of k veths (peers in the pod), {td_rounds} rounds, median / p90:");
+    println!("    k   one by one            delete_links (batch)");
+    for k in [1, 4, 8] {
+        let [(em, e90), (bm, b90)] = teardown(&ns, k, td_rounds)?;
+        println!(
+            "  {k:>3} {:8.2} / {:7.2} ms   {:8.2} / {:7.2} ms",
+            ms(em),
+            ms(e90),
+            ms(bm),
+            ms(b90)
+        );
+    }
+
+    // The batch verifies its group with a dump of every link: what does
+    // that cost on a node with 1000 pods (1000 host-side veth ends)?
+    let mut host = Socket::new()?;
+    let node = make_veths(&mut host, &ns, "n", 1000)?;
+    let mut dumps = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let n = host.links()?.len();
+        dumps.push(t.elapsed());
+        if n < 1000 {
+            return Err(format!("dump saw {n} links").into());
+        }
+    }
+    let (dm, d90) = stats(dumps);
+    println!(
+        "link dump with 1000 veths present: median {:.2} ms, p90 {:.2} ms",
+        ms(dm),
+        ms(d90)
+    );
+    println!("teardown with 1000 veths present:");
+    for k in [1, 2, 8] {
+        let [(em, _), (bm, _)] = teardown(&ns, k, td_rounds)?;
+        println!(
+            "  {k:>3} veths: one by one {:7.2} ms, delete_links {:7.2} ms",
+            ms(em),
+            ms(bm)
+        );
+    }
+    let t = Instant::now();
+    host.delete_links(&node)?;
+    println!(
+        "deleting the 1000 veths with one delete_links: {:.0} ms",
+        ms(t.elapsed())
+    );
     Ok(())
 }

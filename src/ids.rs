@@ -390,14 +390,21 @@ impl IpNet {
     /// An address a pod interface may be given: a unicast host address
     /// (not unspecified, loopback, multicast or broadcast; for IPv4 with a
     /// prefix up to /30, neither the subnet's network nor its broadcast
-    /// address) with a prefix length from 1 to the family's width.
+    /// address; for IPv6 up to /126, not the subnet-router anycast address)
+    /// with a prefix length from 1 to the family's width.
     pub fn check_host(self) -> Result<IpNet, Invalid> {
         let why = check_unicast(&self.addr).err().or_else(|| {
             if self.prefix == 0 {
                 return Some("has prefix length 0");
             }
-            let IpAddr::V4(v4) = self.addr else {
-                return None;
+            let v4 = match self.addr {
+                IpAddr::V4(v4) => v4,
+                // The all-zero host of a subnet is its routers' anycast address.
+                IpAddr::V6(v6) if self.prefix <= 126 => {
+                    let host = u128::from(v6) & (u128::MAX >> self.prefix);
+                    return (host == 0).then_some("is the subnet-router anycast address");
+                }
+                IpAddr::V6(_) => return None,
             };
             if self.prefix > 30 {
                 return None;
@@ -581,6 +588,7 @@ mod tests {
             "ff02::1/128",
             "::1/128",
             "::/64",
+            "fd00::/64",
         ] {
             let n: IpNet = bad.parse().unwrap();
             assert!(n.check_host().is_err(), "{bad}");

@@ -22,10 +22,10 @@
 //! code 999 error instead of a Rust backtrace, so stdout stays parseable.
 
 use contrail_cni::cni::args::{Command, Env};
-use contrail_cni::ids::printable;
 use contrail_cni::cni::error::{code, Error, Result};
 use contrail_cni::cni::version::{self, LATEST, SUPPORTED};
 use contrail_cni::config::{self, MAX_INPUT};
+use contrail_cni::ids::printable;
 use contrail_cni::logging;
 use contrail_cni::plugin::{self, Request};
 use std::io::{Read, Write};

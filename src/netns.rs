@@ -8,7 +8,7 @@
 
 use crate::netlink::{self, Error};
 use std::fs::File;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 /// An open network namespace file (`/run/netns/x`, `/proc/<pid>/ns/net`,
 /// `/proc/<pid>/fd/<n>`), verified to be a *network* namespace.
@@ -74,8 +74,8 @@ impl NetNs {
 
     /// The open namespace fd (valid as long as `self` lives), e.g. for
     /// IFLA_NET_NS_FD.
-    pub fn fd(&self) -> RawFd {
-        self.file.as_raw_fd()
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
     }
 
     /// True while `path` still names the namespace we hold open. The runtime
@@ -93,7 +93,7 @@ impl NetNs {
     /// on every path (a guard; failing to switch back aborts the process).
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> netlink::Result<T> {
         let origin = NetNs::current()?;
-        setns(self.fd(), &format!("enter netns {}", self.path))?;
+        setns(self.file.as_raw_fd(), &format!("enter netns {}", self.path))?;
         let _back = Restore(origin);
         Ok(f())
     }
@@ -110,7 +110,7 @@ struct Restore(NetNs);
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        if let Err(e) = setns(self.0.fd(), "return to the original netns") {
+        if let Err(e) = setns(self.0.file.as_raw_fd(), "return to the original netns") {
             log::error!("{e}: aborting rather than running in the wrong namespace");
             eprintln!("contrail-k8s-cni: {e}: aborting rather than running in the wrong namespace");
             std::process::abort();

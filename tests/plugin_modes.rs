@@ -216,9 +216,11 @@ fn macvlan_half_is_born_in_the_pod_on_a_veth_parent() {
     let pod = NsFd::new();
     let ns = NetNs::open(&pod.path).unwrap();
     let mut host = Socket::new().unwrap();
-    let parent = host.link_by_name("par0").unwrap().unwrap();
+    let par0 = contrail_cni::ids::IfName::parse("par0").unwrap();
+    let parent = host.link_by_name(&par0).unwrap().unwrap();
     let mac = "02:00:00:00:aa:01".parse().unwrap();
-    contrail_cni::vif::create_macvlan(&mut host, &ns, parent.index, "eth0", mac, 1400).unwrap();
+    let eth0 = contrail_cni::ids::IfName::parse("eth0").unwrap();
+    contrail_cni::vif::create_macvlan(&mut host, &ns, parent.index, &eth0, mac, 1400).unwrap();
     let shown = pod.ip(&["-d", "link", "show", "eth0"]);
     assert!(shown.contains("macvlan mode vepa"), "{shown}");
     assert!(

@@ -1,14 +1,17 @@
 //! The on-disk state: port files (checked by an independent reader that
 //! follows the agent's reload rules), atomic writes, permissions, corrupt
-//! files, the Multus cache, the per-pod lock, path validation.
+//! and planted entries, the Multus cache, the per-pod lock.
 
 mod common;
 
 use common::TempDir;
 use contrail_cni::agent::{Annotations, PortRequest, VmiConfig};
 use contrail_cni::cni::error::code;
-use contrail_cni::ids::{Mac, Uuid, VmName};
+use contrail_cni::config::VifType;
+use contrail_cni::deadline::Deadline;
+use contrail_cni::ids::{IfName, Mac, Uuid, VmName};
 use contrail_cni::store::{MultusCache, PortFile, Store};
+use contrail_cni::vif::names::host_name;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,24 +24,43 @@ const VMI_B: &str = "6f3e0000-0000-4000-8000-00000000000b";
 const POD_UID: &str = "0b1c0000-0000-4000-8000-000000000001";
 const VN: &str = "9a2d0000-0000-4000-8000-000000000001";
 
-fn port(vm: &str, vmi: &str, index: u32) -> PortFile {
+fn vm(s: &str) -> VmName {
+    VmName::parse(s).unwrap()
+}
+
+fn uuid(s: &str) -> Uuid {
+    Uuid::parse(s).unwrap()
+}
+
+/// A valid port file: interface `eth<index>`, nested (VLAN 100) for index 1.
+fn port(vm_name: &str, vmi: &str, index: u32) -> PortFile {
+    let vif_type = if index == 1 {
+        VifType::Macvlan
+    } else {
+        VifType::Veth
+    };
+    let ifname = IfName::parse(&format!("eth{index}")).unwrap();
     PortFile {
         port: PortRequest {
-            vm_uuid: POD_UID.parse().unwrap(),
-            vm_name: vm.parse().unwrap(),
-            host_ifname: format!("tap{index}").parse().unwrap(),
-            vn_uuid: VN.parse().unwrap(),
-            vmi_uuid: vmi.parse().unwrap(),
+            vm_uuid: uuid(POD_UID),
+            vm_name: vm(vm_name),
+            host_ifname: host_name(vif_type, &uuid(POD_UID), &ifname),
+            vn_uuid: uuid(VN),
+            vmi_uuid: uuid(vmi),
             vm_id: "c0ffee".parse().unwrap(),
-            vm_ifname: format!("eth{index}").parse().unwrap(),
+            vm_ifname: ifname,
             vm_namespace: "/proc/1/ns/net".into(),
         },
-        vif_type: "veth".into(),
-        pod_uid: POD_UID.into(),
+        vif_type,
+        pod_uid: Some(uuid(POD_UID)),
         network: "default".into(),
         index,
         vlan_id: (index == 1).then_some(100),
     }
+}
+
+fn forever() -> Deadline {
+    Deadline::after(Duration::from_secs(30))
 }
 
 fn mode(p: &Path) -> u32 {
@@ -78,7 +100,7 @@ fn port_files_are_accepted_by_the_independent_reader() {
         files.contains(&VMI_B),
         "upper-case UUID written lower-case: {files:?}"
     );
-    assert_eq!(ports[0]["host-ifname"], "tap0");
+    assert!(ports[0]["host-ifname"].as_str().unwrap().starts_with("tap"));
     assert_eq!(ports[0]["vm-id"], "c0ffee");
 }
 
@@ -121,19 +143,18 @@ fn directories_0700_files_0600_parents_created() {
     assert_eq!(mode(&vm_dir), 0o700);
 
     let cache = MultusCache {
-        container_id: "c".into(),
-        pod_uid: String::new(),
+        container_id: "c".parse().unwrap(),
+        pod_uid: None,
         vmis: vec![],
     };
-    s.write_multus_cache(VM, &cache).unwrap();
+    s.write_multus_cache(&vm(VM), &cache).unwrap();
     let multus = tmp.path().join("ports").join("multus");
     assert_eq!(mode(&multus), 0o700);
     assert_eq!(mode(&multus.join(VM)), 0o600);
-    let _lock = s.lock_pod(VM).unwrap();
+    let _lock = s.lock_pod(&vm(VM), &forever()).unwrap();
     let locks = tmp.path().join("ports").join("cni-locks");
-    assert_eq!(s.lock_dir(), locks);
     assert_eq!(mode(&locks), 0o700);
-    assert_eq!(mode(&locks.join(format!("{VM}.lock"))), 0o600);
+    assert_eq!(mode(&locks.join(VM)), 0o600);
 }
 
 #[test]
@@ -143,15 +164,21 @@ fn read_back_round_trip_and_overwrite() {
     let (a, b) = (port(VM, VMI_A, 0), port(VM, VMI_B, 1));
     s.write_port(&b).unwrap();
     s.write_port(&a).unwrap();
-    let (good, bad) = s.read_ports(VM);
-    assert!(bad.is_empty(), "{bad:?}");
-    assert_eq!(good, vec![a.clone(), b.clone()]);
+    let ports = s.read_ports(&vm(VM));
+    assert!(ports.bad.is_empty(), "{:?}", ports.bad);
+    assert_eq!(ports.good, vec![a.clone(), b.clone()]);
     let mut a2 = a.clone();
     a2.port.vm_id = "second-sandbox".parse().unwrap();
     s.write_port(&a2).unwrap();
-    assert_eq!(s.read_ports(VM).0[0].port.vm_id, "second-sandbox");
-    let (good, bad) = s.read_ports("k8s__default__absent");
-    assert!(good.is_empty() && bad.is_empty());
+    assert_eq!(s.read_ports(&vm(VM)).good[0].port.vm_id, "second-sandbox");
+    let absent = s.read_ports(&vm("k8s__default__absent"));
+    assert!(absent.good.is_empty() && absent.bad.is_empty());
+    // Files of the previous version wrote "" for a missing pod UID.
+    let old = serde_json::to_string(&a)
+        .unwrap()
+        .replace(&format!("\"pod-uid\":\"{POD_UID}\""), "\"pod-uid\":\"\"");
+    std::fs::write(s.config_dir().join(VM).join(VMI_A), old).unwrap();
+    assert_eq!(s.read_ports(&vm(VM)).good[0].pod_uid, None);
 }
 
 #[test]
@@ -199,7 +226,7 @@ fn temp_files_never_start_with_a_uuid() {
 }
 
 #[test]
-fn corrupt_empty_and_misplaced_files_are_reported_not_fatal() {
+fn corrupt_planted_and_misplaced_entries_are_reported_not_followed() {
     let tmp = TempDir::new("store");
     let s = store(&tmp);
     s.write_port(&port(VM, VMI_A, 0)).unwrap();
@@ -224,32 +251,37 @@ fn corrupt_empty_and_misplaced_files_are_reported_not_fatal() {
     .unwrap();
     let link = "6f3e0000-0000-4000-8000-0000000000f2";
     std::os::unix::fs::symlink(dir.join(VMI_A), dir.join(link)).unwrap();
-    let (good, bad) = s.read_ports(VM);
-    assert_eq!(good.len(), 1);
-    let mut reasons: Vec<(String, String)> = bad
+    // Parseable, but naming a link outside the plugin's naming rule.
+    let foreign = "6f3e0000-0000-4000-8000-0000000000f3";
+    let mut pf = port(VM, foreign, 0);
+    pf.port.host_ifname = IfName::parse("ens3").unwrap();
+    std::fs::write(dir.join(foreign), serde_json::to_string(&pf).unwrap()).unwrap();
+    let ports = s.read_ports(&vm(VM));
+    assert_eq!(ports.good.len(), 1);
+    let mut reasons: Vec<(String, String)> = ports
+        .bad
         .iter()
-        .map(|b| {
-            (
-                b.path.file_name().unwrap().to_string_lossy().into_owned(),
-                b.reason.clone(),
-            )
-        })
+        .map(|b| (b.name.clone(), b.reason.clone()))
         .collect();
     reasons.sort();
     eprintln!("{reasons:#?}");
-    assert_eq!(reasons.len(), 7, "{reasons:?}");
+    assert_eq!(reasons.len(), 9, "{reasons:?}");
     let reason = |n: &str| reasons.iter().find(|(f, _)| f == n).unwrap().1.clone();
     assert!(reason(fifo).contains("not a regular file"));
-    assert!(reason(empty).contains("empty"));
+    assert!(reason(link).contains("symlink"));
+    assert!(reason(empty).contains("invalid"));
     assert!(reason(truncated).contains("invalid"));
-    assert!(reason(wrong_name).contains("does not match the file name"));
+    assert!(reason(wrong_name).contains("not the file's name"));
+    assert!(reason(foreign).contains("not the plugin's name"));
     assert!(reason(&format!("{VMI_B}.tmp")).contains("agent would load"));
-    // Every bad file can be removed; then the directory is only kept for
-    // the good one and the foreign file.
-    for b in &bad {
-        s.remove_file(&b.path).unwrap();
+    // Every bad entry but the directory can be removed; the symlink's
+    // target survives.
+    for b in &ports.bad {
+        s.remove_bad(b).unwrap();
     }
-    assert_eq!(s.read_ports(VM).1.len(), 0);
+    let left = s.read_ports(&vm(VM));
+    assert_eq!(left.bad.len(), 1, "{:?}", left.bad);
+    assert!(dir.join(VMI_A).exists());
 }
 
 #[test]
@@ -263,50 +295,73 @@ fn stale_temp_files_are_cleaned_live_ones_kept() {
     let live = dir.join(format!(".tmp-{}-999", std::process::id()));
     std::fs::write(&stale, "x").unwrap();
     std::fs::write(&live, "x").unwrap();
-    let (good, bad) = s.read_ports(VM);
-    assert_eq!((good.len(), bad.len()), (1, 0));
+    let ports = s.read_ports(&vm(VM));
+    assert_eq!((ports.good.len(), ports.bad.len()), (1, 0));
     assert!(!stale.exists());
     assert!(live.exists());
     std::fs::remove_file(&live).unwrap();
 
-    s.remove_port(VM, VMI_A).unwrap();
+    s.remove_port(&vm(VM), &uuid(VMI_A)).unwrap();
     std::fs::write(&stale, "x").unwrap();
-    s.remove_vm_dir_if_empty(VM).unwrap();
+    s.remove_vm_dir_if_empty(&vm(VM)).unwrap();
     assert!(!dir.exists(), "stale temp files do not keep the directory");
 }
 
 #[test]
-fn removals_are_idempotent_and_confined() {
+fn removals_are_idempotent() {
     let tmp = TempDir::new("store");
     let s = store(&tmp);
-    s.remove_port(VM, VMI_A).unwrap();
-    s.remove_vm_dir_if_empty(VM).unwrap();
-    s.remove_multus_cache(VM).unwrap();
-    assert_eq!(s.vm_names().unwrap(), Vec::<String>::new());
+    let v = vm(VM);
+    s.remove_port(&v, &uuid(VMI_A)).unwrap();
+    s.remove_vm_dir_if_empty(&v).unwrap();
+    s.remove_multus_cache(&v).unwrap();
+    assert!(s.vm_names().unwrap().is_empty());
     s.write_port(&port(VM, VMI_A, 0)).unwrap();
     s.write_port(&port(VM, VMI_B, 1)).unwrap();
-    s.remove_port(VM, &VMI_A.to_uppercase()).unwrap();
-    s.remove_vm_dir_if_empty(VM).unwrap();
+    s.remove_port(&v, &uuid(&VMI_A.to_uppercase())).unwrap();
+    s.remove_vm_dir_if_empty(&v).unwrap();
     assert!(s.config_dir().join(VM).exists(), "not empty: kept");
-    s.remove_port(VM, VMI_B).unwrap();
-    s.remove_port(VM, VMI_B).unwrap();
-    s.remove_vm_dir_if_empty(VM).unwrap();
+    assert!(s.has_state(&v));
+    s.remove_port(&v, &uuid(VMI_B)).unwrap();
+    s.remove_port(&v, &uuid(VMI_B)).unwrap();
+    s.remove_vm_dir_if_empty(&v).unwrap();
     assert!(!s.config_dir().join(VM).exists());
+    assert!(!s.has_state(&v));
+}
 
-    let outside = tmp.path().join("victim");
-    std::fs::write(&outside, "x").unwrap();
-    for p in [outside.clone(), s.config_dir().join("..").join("victim")] {
-        let e = s.remove_file(&p).unwrap_err();
-        assert_eq!(e.code, code::STATE);
-    }
-    assert!(outside.exists());
+/// A planted symlink where a VM directory or the state directories go is
+/// never followed: nothing is written into, or chmodded at, its target.
+#[test]
+fn planted_directory_symlinks_are_not_followed() {
+    let tmp = TempDir::new("store");
+    let s = store(&tmp);
+    let decoy = tmp.path().join("decoy");
+    std::fs::create_dir_all(&decoy).unwrap();
+    std::fs::set_permissions(&decoy, PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(s.config_dir()).unwrap();
+    std::os::unix::fs::symlink(&decoy, s.config_dir().join(VM)).unwrap();
+    std::os::unix::fs::symlink(&decoy, tmp.path().join("ports/multus")).unwrap();
+    std::os::unix::fs::symlink(&decoy, tmp.path().join("ports/cni-locks")).unwrap();
+    let e = s.write_port(&port(VM, VMI_A, 0)).unwrap_err();
+    assert_eq!(e.code, code::STATE);
+    let cache = MultusCache {
+        container_id: "c".parse().unwrap(),
+        pod_uid: None,
+        vmis: vec![],
+    };
+    assert!(s.write_multus_cache(&vm(VM), &cache).is_err());
+    assert!(s.lock_pod(&vm(VM), &forever()).is_err());
+    assert!(s.read_ports(&vm(VM)).good.is_empty());
+    assert!(
+        std::fs::read_dir(&decoy).unwrap().next().is_none(),
+        "decoy untouched"
+    );
+    assert_eq!(mode(&decoy), 0o755, "decoy not chmodded");
 }
 
 #[test]
-fn path_validation_rejects_traversal() {
-    let tmp = TempDir::new("store");
-    let s = store(&tmp);
-    let long = "a".repeat(251);
+fn names_that_could_escape_cannot_even_be_built() {
+    let long = "a".repeat(256);
     for bad_vm in [
         "",
         "../x",
@@ -314,20 +369,10 @@ fn path_validation_rejects_traversal() {
         ".",
         "a/b",
         ".hidden",
-        "a..b",
         "x\0y",
         long.as_str(),
     ] {
-        // A port file cannot even name such a VM, or the store refuses it.
-        if VmName::parse(bad_vm).is_ok() {
-            let e = s.write_port(&port(bad_vm, VMI_A, 0)).unwrap_err();
-            assert_eq!(e.code, code::STATE, "{bad_vm:?}");
-        }
-        assert!(s.lock_pod(bad_vm).is_err(), "{bad_vm:?}");
-        assert!(s.remove_port(bad_vm, VMI_A).is_err());
-        assert!(s.remove_vm_dir_if_empty(bad_vm).is_err());
-        assert!(s.read_multus_cache(bad_vm).is_none());
-        assert_eq!(s.read_ports(bad_vm).0.len(), 0);
+        assert!(VmName::parse(bad_vm).is_err(), "{bad_vm:?}");
     }
     for bad_vmi in [
         "../../etc/passwd",
@@ -336,10 +381,10 @@ fn path_validation_rejects_traversal() {
         "6f3e0000/000-4000-8000-00000000000a",
     ] {
         assert!(Uuid::parse(bad_vmi).is_err(), "{bad_vmi:?}");
-        assert!(s.remove_port(VM, bad_vmi).is_err(), "{bad_vmi:?}");
     }
-    assert!(s.write_port(&port(&"a".repeat(250), VMI_A, 0)).is_ok());
-    // Nothing escaped the config directory.
+    let tmp = TempDir::new("store");
+    let s = store(&tmp);
+    s.write_port(&port(&"a".repeat(255), VMI_A, 0)).unwrap();
     let top: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .flatten()
@@ -356,16 +401,18 @@ fn vm_names_lists_pod_directories_only() {
     s.write_port(&port("k8s__a__x", VMI_A, 0)).unwrap();
     std::fs::write(s.config_dir().join("stray-file"), "").unwrap();
     std::fs::create_dir(s.config_dir().join(".hidden")).unwrap();
-    assert_eq!(s.vm_names().unwrap(), vec!["k8s__a__x", "k8s__b__y"]);
+    std::os::unix::fs::symlink(tmp.path(), s.config_dir().join("k8s__c__link")).unwrap();
+    assert_eq!(
+        s.vm_names().unwrap(),
+        vec![vm("k8s__a__x"), vm("k8s__b__y")]
+    );
 }
 
 fn vmi_config(i: u32) -> VmiConfig {
     VmiConfig {
-        id: format!("6f3e0000-0000-4000-8000-00000000000{i}")
-            .parse()
-            .unwrap(),
-        vm_uuid: POD_UID.parse().unwrap(),
-        vn_id: VN.parse().unwrap(),
+        id: uuid(&format!("6f3e0000-0000-4000-8000-00000000000{i}")),
+        vm_uuid: uuid(POD_UID),
+        vn_id: uuid(VN),
         vn_name: "default-domain:k8s-default:k8s-default-pod-network".into(),
         mac: Mac::parse(&format!("02:00:00:00:00:0{i}")).unwrap(),
         vlan_id: None,
@@ -375,7 +422,7 @@ fn vmi_config(i: u32) -> VmiConfig {
         annotations: Annotations::parse(&[
             format!("{{index:{i}/2}}"),
             "{network:blue}".into(),
-            "{odd:\"quoted\\\\\":x}".into(),
+            "{odd:\"quoted\\\":x}".into(),
         ]),
     }
 }
@@ -384,68 +431,100 @@ fn vmi_config(i: u32) -> VmiConfig {
 fn multus_cache_round_trip_and_corruption() {
     let tmp = TempDir::new("store");
     let s = store(&tmp);
-    assert!(s.read_multus_cache(VM).is_none());
+    let v = vm(VM);
+    assert!(s.read_multus_cache(&v).is_none());
     let cache = MultusCache {
-        container_id: "c0ffee".into(),
-        pod_uid: POD_UID.into(),
+        container_id: "c0ffee".parse().unwrap(),
+        pod_uid: Some(uuid(POD_UID)),
         vmis: vec![vmi_config(0), vmi_config(1)],
     };
-    s.write_multus_cache(VM, &cache).unwrap();
-    assert_eq!(s.read_multus_cache(VM), Some(cache.clone()));
+    s.write_multus_cache(&v, &cache).unwrap();
+    assert_eq!(s.read_multus_cache(&v), Some(cache.clone()));
     assert_eq!(
-        s.read_multus_cache(VM).unwrap().vmis[1].annotations.index(),
+        s.read_multus_cache(&v).unwrap().vmis[1].annotations.index(),
         Some((1, 2))
     );
+    assert!(s.has_state(&v));
     // The cache is outside the tree the agent scans.
     assert!(run_reader(s.config_dir()).0);
-    assert!(s.multus_dir().join(VM).exists());
-    assert_eq!(s.multus_dir(), tmp.path().join("ports").join("multus"));
+    let file = tmp.path().join("ports/multus").join(VM);
+    assert!(file.exists());
+    assert_eq!(s.multus_cache_names().unwrap(), vec![v.clone()]);
 
-    std::fs::write(s.multus_dir().join(VM), "{\"container-id\":").unwrap();
-    assert!(s.read_multus_cache(VM).is_none());
-    assert!(
-        !s.multus_dir().join(VM).exists(),
-        "unreadable cache removed"
-    );
-    s.write_multus_cache(VM, &cache).unwrap();
-    s.remove_multus_cache(VM).unwrap();
-    assert!(s.read_multus_cache(VM).is_none());
+    std::fs::write(&file, "{\"container-id\":").unwrap();
+    assert!(s.read_multus_cache(&v).is_none());
+    assert!(!file.exists(), "unreadable cache removed");
+    s.write_multus_cache(&v, &cache).unwrap();
+    s.remove_multus_cache(&v).unwrap();
+    assert!(s.read_multus_cache(&v).is_none());
 }
 
 #[test]
-fn pod_lock_serializes_threads() {
+fn pod_lock_serializes_threads_and_is_bounded() {
     let tmp = TempDir::new("store");
     let s = Arc::new(store(&tmp));
     let order = Arc::new(Mutex::new(Vec::new()));
-    let first = s.lock_pod(VM).unwrap();
+    let first = s.lock_pod(&vm(VM), &forever()).unwrap();
     let waiter = {
         let (s, order) = (s.clone(), order.clone());
         std::thread::spawn(move || {
             let t = Instant::now();
-            let _l = s.lock_pod(VM).unwrap();
+            let _l = s.lock_pod(&vm(VM), &forever()).unwrap();
             order.lock().unwrap().push("second");
             t.elapsed()
         })
     };
     // Another pod is not blocked.
-    drop(s.lock_pod("k8s__default__other").unwrap());
-    std::thread::sleep(Duration::from_millis(200));
+    drop(s.lock_pod(&vm("k8s__default__other"), &forever()).unwrap());
+    // A waiter with a short deadline gives up with code 11.
+    let e = s
+        .lock_pod(&vm(VM), &Deadline::after(Duration::from_millis(100)))
+        .err()
+        .unwrap();
+    assert_eq!(e.code, code::TRY_AGAIN_LATER, "{e}");
+    std::thread::sleep(Duration::from_millis(100));
     order.lock().unwrap().push("first-done");
     drop(first);
     let waited = waiter.join().unwrap();
     assert_eq!(*order.lock().unwrap(), ["first-done", "second"]);
     assert!(waited >= Duration::from_millis(190), "{waited:?}");
-    assert!(
-        s.lock_dir().join(format!("{VM}.lock")).exists(),
-        "lock file kept"
-    );
+}
+
+/// The lock file goes with the pod's last state; a waiter that was queued
+/// on the removed file notices and locks a file that is at the path.
+#[test]
+fn lock_files_go_with_the_state() {
+    let tmp = TempDir::new("store");
+    let s = Arc::new(store(&tmp));
+    let v = vm(VM);
+    let lock_file = tmp.path().join("ports/cni-locks").join(VM);
+    s.write_port(&port(VM, VMI_A, 0)).unwrap();
+    s.lock_pod(&v, &forever()).unwrap().finish(&s);
+    assert!(lock_file.exists(), "state left: the lock stays");
+    let first = s.lock_pod(&v, &forever()).unwrap();
+    let waiter = {
+        let (s, lock_file) = (s.clone(), lock_file.clone());
+        std::thread::spawn(move || {
+            let l = s.lock_pod(&vm(VM), &forever()).unwrap();
+            assert!(lock_file.exists(), "the waiter locked the file at the path");
+            drop(l);
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    s.remove_port(&v, &uuid(VMI_A)).unwrap();
+    s.remove_vm_dir_if_empty(&v).unwrap();
+    first.finish(&s);
+    waiter.join().unwrap();
+    s.lock_pod(&v, &forever()).unwrap().finish(&s);
+    assert!(!lock_file.exists(), "no state: no lock file");
+    assert!(s.lock_names().unwrap().is_empty());
 }
 
 #[test]
 fn pod_lock_excludes_other_processes() {
     let tmp = TempDir::new("store");
     let s = store(&tmp);
-    let lock_file = s.lock_dir().join(format!("{VM}.lock"));
+    let lock_file = tmp.path().join("ports/cni-locks").join(VM);
     let try_lock = || {
         std::process::Command::new("flock")
             .args(["-n", "-E", "99"])
@@ -455,7 +534,7 @@ fn pod_lock_excludes_other_processes() {
             .unwrap()
             .code()
     };
-    let held = s.lock_pod(VM).unwrap();
+    let held = s.lock_pod(&vm(VM), &forever()).unwrap();
     assert_eq!(try_lock(), Some(99), "another process cannot take it");
     drop(held);
     assert_eq!(try_lock(), Some(0), "released on drop");
@@ -467,7 +546,7 @@ fn pod_lock_excludes_other_processes() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
-    let _l = s.lock_pod(VM).unwrap();
+    let _l = s.lock_pod(&vm(VM), &forever()).unwrap();
     assert!(
         t.elapsed() >= Duration::from_millis(100),
         "{:?}",

@@ -210,8 +210,11 @@ impl Env {
                 path,
             });
         }
-        let (container_id, netns, ifname) =
-            (get("CNI_CONTAINERID")?, get("CNI_NETNS")?, get("CNI_IFNAME")?);
+        let (container_id, netns, ifname) = (
+            get("CNI_CONTAINERID")?,
+            get("CNI_NETNS")?,
+            get("CNI_IFNAME")?,
+        );
         let mut missing = Vec::new();
         if container_id.is_none() {
             missing.push("CNI_CONTAINERID");
@@ -419,7 +422,10 @@ mod tests {
                 if k == var {
                     Some(OsString::from_vec(b"K8S_POD_NAME=\xff".to_vec()))
                 } else {
-                    ADD_OK.iter().find(|(n, _)| *n == k).map(|(_, v)| OsString::from(v))
+                    ADD_OK
+                        .iter()
+                        .find(|(n, _)| *n == k)
+                        .map(|(_, v)| OsString::from(v))
                 }
             })
             .unwrap_err();
@@ -447,7 +453,9 @@ mod tests {
             "k8s__kube-system__coredns-5d78c9869d-abcde"
         );
         // A 253-byte pod name is valid Kubernetes but no file name: code 7 naming the limit.
-        let long = CniArgs::parse(&format!("K8S_POD_NAME={}", "a".repeat(253))).unwrap();
+        let name = format!("{0}.{0}.{0}.{1}", "a".repeat(63), "a".repeat(61));
+        assert_eq!(name.len(), 253);
+        let long = CniArgs::parse(&format!("K8S_POD_NAME={name}")).unwrap();
         let e = long.vm_name(&k8s).unwrap_err();
         assert_eq!(e.code, 7);
         assert!(e.msg.contains("255"), "{}", e.msg);

@@ -5,23 +5,30 @@
 //! becomes [`Error`] with the errno and the extended-ack text, so callers
 //! can match `e.errno == libc::ENODEV`. Layout: `consts` (what libc lacks),
 //! `message` (pure encoding/decoding), `socket` (syscalls, ACKs, dumps),
-//! `link`/`addr`/`route` (typed requests), `sysctl` (/proc/sys/net).
+//! `link`/`addr`/`route` (typed requests), `batch` (deleting many links
+//! in one kernel batch), `sysctl` (/proc/sys/net).
 
 pub mod addr;
+mod batch;
 pub mod consts;
+#[cfg(test)]
+mod kernel_tests;
 pub mod link;
 pub mod message;
 pub mod route;
 pub mod socket;
 pub mod sysctl;
 
-pub use link::validate_ifname;
+pub use crate::ids::Mac;
+pub use batch::Deleted;
+pub use link::{LinkRef, LinkUpdate};
 pub use socket::Socket;
 pub use sysctl::set_interface_sysctl;
 
+use crate::ids::{IfName, IpNet};
 use std::fmt;
 use std::net::IpAddr;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
 /// A failed kernel operation: what was done, the errno and the kernel's
 /// extended-ack text when it sent one.
@@ -47,6 +54,18 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A value refused by its `ids` type before anything reached the kernel:
+/// EINVAL with the reason as text.
+impl From<crate::ids::Invalid> for Error {
+    fn from(e: crate::ids::Invalid) -> Error {
+        Error::with_text(
+            &format!("validate {}", e.what),
+            libc::EINVAL,
+            &e.to_string(),
+        )
+    }
+}
+
 impl Error {
     /// An error for `op` with `errno` and no extended-ack text.
     pub fn new(op: &str, errno: i32) -> Error {
@@ -67,40 +86,6 @@ impl Error {
     }
 }
 
-/// A 6-byte Ethernet address; parses and prints `aa:bb:cc:dd:ee:ff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Mac(pub [u8; 6]);
-
-impl std::str::FromStr for Mac {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        let mut out = [0u8; 6];
-        let mut parts = s.split(':');
-        for b in out.iter_mut() {
-            let p = parts.next().ok_or_else(|| format!("invalid MAC {s:?}"))?;
-            if p.len() != 2 {
-                return Err(format!("invalid MAC {s:?}"));
-            }
-            *b = u8::from_str_radix(p, 16).map_err(|_| format!("invalid MAC {s:?}"))?;
-        }
-        if parts.next().is_some() {
-            return Err(format!("invalid MAC {s:?}"));
-        }
-        Ok(Mac(out))
-    }
-}
-
-impl fmt::Display for Mac {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
-    }
-}
-
 /// A link as RTM_NEWLINK describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Link {
@@ -116,6 +101,10 @@ pub struct Link {
     pub kind: Option<String>,
     /// IFLA_LINK: the parent / peer ifindex (in the peer's namespace).
     pub parent_index: Option<u32>,
+    /// IFLA_GROUP: the link's group (0 is the kernel's default group).
+    pub group: u32,
+    /// IFLA_VLAN_ID from IFLA_LINKINFO / IFLA_INFO_DATA, vlan links only.
+    pub vlan_id: Option<u16>,
 }
 
 impl Link {
@@ -137,50 +126,60 @@ pub enum MacvlanMode {
 
 /// A veth pair: `name` in the socket's namespace, the peer born in
 /// `peer_netns_fd` (or the socket's namespace when None) under `peer_name`.
+/// `up` and `group` apply to `name` only (IFF_UP and IFLA_GROUP at
+/// creation); the peer is born down in group 0. There is no alias: the
+/// kernel ignores IFLA_IFALIAS in a create request.
 #[derive(Debug, Clone)]
 pub struct VethRequest<'a> {
-    pub name: &'a str,
+    pub name: &'a IfName,
     pub mtu: Option<u32>,
     pub mac: Option<Mac>,
-    pub peer_name: &'a str,
+    pub up: bool,
+    pub group: Option<u32>,
+    pub peer_name: &'a IfName,
     pub peer_mtu: Option<u32>,
     pub peer_mac: Option<Mac>,
-    pub peer_netns_fd: Option<RawFd>,
+    pub peer_netns_fd: Option<BorrowedFd<'a>>,
 }
 
-/// A macvlan on `parent_index` (socket's namespace), born in `netns_fd`.
+/// A macvlan on `parent_index` (socket's namespace), born in `netns_fd`
+/// (up and in `group` there when asked).
 #[derive(Debug, Clone)]
 pub struct MacvlanRequest<'a> {
-    pub name: &'a str,
+    pub name: &'a IfName,
     pub parent_index: u32,
     pub mode: MacvlanMode,
     pub mtu: Option<u32>,
     pub mac: Option<Mac>,
-    pub netns_fd: Option<RawFd>,
+    pub up: bool,
+    pub group: Option<u32>,
+    pub netns_fd: Option<BorrowedFd<'a>>,
 }
 
 /// An 802.1Q VLAN link on `parent_index`.
 #[derive(Debug, Clone)]
 pub struct VlanRequest<'a> {
-    pub name: &'a str,
+    pub name: &'a IfName,
     pub parent_index: u32,
     pub vlan_id: u16,
     pub mtu: Option<u32>,
+    pub up: bool,
+    pub group: Option<u32>,
 }
 
-/// An interface address.
+/// An interface address: `net` is the address with its prefix length
+/// (validated once, by [`IpNet`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Address {
     pub index: u32,
-    pub addr: IpAddr,
-    pub prefix_len: u8,
+    pub net: IpNet,
 }
 
 /// A route in the main table. `dst` None is the default route of the
-/// gateway's (or `family`'s) address family.
+/// gateway's address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
-    pub dst: Option<(IpAddr, u8)>,
+    pub dst: Option<IpNet>,
     pub gateway: Option<IpAddr>,
     pub oif: u32,
     pub onlink: bool,

@@ -8,22 +8,23 @@
 //! "Nexthop has invalid gateway"; on a down link it gives ENETDOWN
 //! "Nexthop device is not up".
 
-use super::addr::{check_prefix, family, ip_bytes, ip_from};
+use super::addr::{family, ip_bytes, ip_from};
 use super::consts::{RTMSG_LEN, RTNH_F_ONLINK};
 use super::message::{attr_u32, attrs, read_u32, MsgBuilder};
 use super::{Error, Result, Route, Socket};
+use crate::ids::IpNet;
 
 fn route_msg(ty: u16, flags: u16, r: &Route) -> Result<Vec<u8>> {
     let op = "encode route";
-    let fam_ip = match (r.dst, r.gateway) {
-        (Some((d, _)), Some(g)) if d.is_ipv4() != g.is_ipv4() => {
+    let fam_ip = match (r.dst.map(|d| d.addr()), r.gateway) {
+        (Some(d), Some(g)) if d.is_ipv4() != g.is_ipv4() => {
             return Err(Error::with_text(
                 op,
                 libc::EINVAL,
                 "destination and gateway families differ",
             ))
         }
-        (Some((d, _)), _) => d,
+        (Some(d), _) => d,
         (None, Some(g)) => g,
         (None, None) => {
             return Err(Error::with_text(
@@ -33,13 +34,7 @@ fn route_msg(ty: u16, flags: u16, r: &Route) -> Result<Vec<u8>> {
             ))
         }
     };
-    let dst_len = match r.dst {
-        Some((d, len)) => {
-            check_prefix(op, &d, len)?;
-            len
-        }
-        None => 0,
-    };
+    let dst_len = r.dst.map_or(0, |d| d.prefix());
     let scope = if r.gateway.is_none() && fam_ip.is_ipv4() {
         libc::RT_SCOPE_LINK
     } else {
@@ -59,8 +54,8 @@ fn route_msg(ty: u16, flags: u16, r: &Route) -> Result<Vec<u8>> {
     let mut b = MsgBuilder::new(ty, flags);
     b.raw(&hdr);
     // The default route is expressed by dst_len 0 and no RTA_DST.
-    if let Some((d, _)) = r.dst {
-        b.attr(libc::RTA_DST, &ip_bytes(&d));
+    if let Some(d) = r.dst {
+        b.attr(libc::RTA_DST, &ip_bytes(&d.addr()));
     }
     if let Some(g) = r.gateway {
         b.attr(libc::RTA_GATEWAY, &ip_bytes(&g));
@@ -77,8 +72,10 @@ pub fn add_route_msg(r: &Route) -> Result<Vec<u8>> {
     route_msg(libc::RTM_NEWROUTE, f as u16, r)
 }
 
-/// RTM_DELROUTE for the same route.
-pub fn delete_route_msg(r: &Route) -> Result<Vec<u8>> {
+/// RTM_DELROUTE for the same route (tests only: a pod's routes go with
+/// its link).
+#[cfg(test)]
+pub(crate) fn delete_route_msg(r: &Route) -> Result<Vec<u8>> {
     route_msg(
         libc::RTM_DELROUTE,
         (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16,
@@ -122,7 +119,7 @@ pub fn parse_route(payload: &[u8]) -> Option<Route> {
         dst: if dst_len == 0 {
             None
         } else {
-            dst.map(|d| (d, dst_len))
+            Some(IpNet::new(dst?, dst_len)?)
         },
         gateway,
         oif,
@@ -137,7 +134,8 @@ impl Socket {
     }
 
     /// Deletes a route from the main table (ESRCH when missing).
-    pub fn delete_route(&mut self, route: &Route) -> Result<()> {
+    #[cfg(test)]
+    pub(crate) fn delete_route(&mut self, route: &Route) -> Result<()> {
         self.ack(&route_op("delete", route), delete_route_msg(route)?)
     }
 
@@ -153,9 +151,7 @@ impl Socket {
 }
 
 fn route_op(verb: &str, r: &Route) -> String {
-    let dst = r
-        .dst
-        .map_or("default".to_string(), |(d, l)| format!("{d}/{l}"));
+    let dst = r.dst.map_or("default".to_string(), |d| d.to_string());
     let via = r.gateway.map_or(String::new(), |g| format!(" via {g}"));
     let onlink = if r.onlink { " onlink" } else { "" };
     format!("{verb} route {dst}{via} dev #{}{onlink}", r.oif)
@@ -244,7 +240,7 @@ mod tests {
     #[test]
     fn parse_round_trip_and_filters() {
         let r = Route {
-            dst: Some(("10.0.0.0".parse().unwrap(), 8)),
+            dst: Some("10.0.0.0/8".parse().unwrap()),
             gateway: Some("10.1.2.1".parse().unwrap()),
             oif: 4,
             onlink: true,

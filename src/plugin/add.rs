@@ -85,7 +85,9 @@ pub fn add(req: &Request) -> Result<CniResult> {
             VifType::Veth => "veth",
             VifType::Macvlan => "nested macvlan",
         },
-        delegate.map_or(String::new(), |n| format!(", Multus delegate of network {n}"))
+        delegate.map_or(String::new(), |n| format!(
+            ", Multus delegate of network {n}"
+        ))
     );
     let mut undo = Rollback {
         vm: vm.clone(),

@@ -84,7 +84,9 @@ fn check_one(
     }
     match host.link_by_name(&p.host_ifname)? {
         None => diffs.push(format!("host interface {} is missing", p.host_ifname)),
-        Some(l) if owner(&l.name, l.alias.as_deref(), l.group) != Owner::Container(p.vm_id.clone()) => {
+        Some(l)
+            if owner(&l.name, l.alias.as_deref(), l.group) != Owner::Container(p.vm_id.clone()) =>
+        {
             diffs.push(format!(
                 "host interface {} is not marked for container {} (alias {:?})",
                 p.host_ifname, p.vm_id, l.alias
@@ -164,7 +166,7 @@ fn check_link(
     for ip in expected.ips.iter().filter(|ip| ip.interface == Some(idx)) {
         if !live
             .iter()
-            .any(|a| a.addr == ip.address && a.prefix_len == ip.prefix_len)
+            .any(|a| a.net.addr() == ip.address && a.net.prefix() == ip.prefix_len)
         {
             diffs.push(format!(
                 "{name} lacks address {}/{}",
@@ -180,7 +182,7 @@ fn check_link(
                     None => {
                         r.dst_len == 0 && l.gateway.is_none_or(|g| g.is_ipv4() == r.dst.is_ipv4())
                     }
-                    Some((d, len)) => d == r.dst && len == r.dst_len,
+                    Some(d) => d.addr() == r.dst && d.prefix() == r.dst_len,
                 };
                 dst_ok && (r.gw.is_none() || l.gateway == r.gw)
             });

@@ -7,8 +7,8 @@
 //! from the meta plugin is ignored: its list is a tenant's configuration,
 //! not the runtime's view of the node.
 
-use super::{finish_vm, join_errors, plan, remove_multus_cache_if, teardown, Ctx, Request};
 use super::{del::subscription, GC_BUDGET};
+use super::{finish_vm, join_errors, plan, remove_multus_cache_if, teardown, Ctx, Request};
 use crate::cni::error::{Context, Error, Result};
 use crate::ids::{ContainerId, VmName};
 use crate::netlink::Socket;
@@ -71,11 +71,16 @@ fn gc_vm(ctx: &Ctx, host: &mut Socket, vm: &VmName, keep: &HashSet<&ContainerId>
 fn gc_debris(ctx: &Ctx, keep: &HashSet<&ContainerId>) -> Vec<Error> {
     let stale = |c: &ContainerId| !keep.contains(c);
     let mut errors = Vec::new();
-    let vms = [ctx.store.multus_cache_names(), ctx.store.lock_names()];
-    for vm in vms.into_iter().flat_map(|r| r.unwrap_or_else(|e| {
-        errors.push(e);
-        Vec::new()
-    })) {
+    let mut vms = Vec::new();
+    for names in [ctx.store.multus_cache_names(), ctx.store.lock_names()] {
+        match names {
+            Ok(n) => vms.extend(n),
+            Err(e) => errors.push(e),
+        }
+    }
+    vms.sort();
+    vms.dedup();
+    for vm in vms {
         if ctx.store.read_ports(&vm).good.is_empty() {
             match lock(ctx, &vm) {
                 Ok(lock) => {

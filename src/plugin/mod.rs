@@ -100,7 +100,13 @@ impl<'a> Ctx<'a> {
                 "mode mesos needs mesos-ip and mesos-port in the node configuration",
             )
         })?;
-        crate::mesos::notify(addr, cmd, &t.container_id, &self.req.conf.raw, &self.deadline)
+        crate::mesos::notify(
+            addr,
+            cmd,
+            &t.container_id,
+            &self.req.conf.raw,
+            &self.deadline,
+        )
     }
 
     /// Takes the pod's lock within the command's deadline.

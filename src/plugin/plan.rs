@@ -99,7 +99,7 @@ pub fn called_by(parent_comm: &str, meta_plugin: &str) -> bool {
 /// Decides an ADD. Errors: the agent's VM is not the pod's (code 11: a
 /// stale VM of an earlier pod of the same name), the delegate's network
 /// has no free VMI (7), two interfaces would share a name (7), nested
-/// mode without a VLAN id (101), an empty list (11).
+/// mode without a VLAN id (7), an empty list (11).
 pub fn plan_add(inp: &AddInput) -> Result<AddPlan> {
     if let (Some(uid), Some(stale)) = (
         inp.pod_uid,
@@ -200,19 +200,20 @@ fn standalone_ifname(v: &VmiConfig, cni_ifname: &IfName) -> IfName {
 fn attach_one(vif: VifType, vmi: &VmiConfig, ifname: IfName) -> Result<Attach> {
     let vlan_id = match vif {
         VifType::Veth => None,
-        VifType::Macvlan => Some(vmi.vlan_id.filter(|id| (1..=4094).contains(id)).ok_or_else(
-            || {
-                Error::new(
-                    code::AGENT,
-                    format!(
-                        "nested mode needs a VLAN id but VMI {} has {}",
-                        vmi.id,
-                        vmi.vlan_id
-                            .map_or("none (it is not a sub-interface)".into(), |v| v.to_string())
-                    ),
-                )
-            },
-        )?),
+        VifType::Macvlan => Some(
+            vmi.vlan_id
+                .filter(|id| (1..=4094).contains(id))
+                .ok_or_else(|| {
+                    Error::new(
+                        code::INVALID_CONFIG,
+                        format!(
+                            "nested mode needs a VLAN id but VMI {} has none \
+                             (vlan-id 65535: it is not a sub-interface)",
+                            vmi.id
+                        ),
+                    )
+                })?,
+        ),
     };
     Ok(Attach {
         host: host_name(vif, &vmi.vm_uuid, &ifname),
@@ -314,10 +315,7 @@ pub struct PodAddrs {
 /// each checked to be a unicast host address, their gateways and DNS.
 pub fn pod_addrs(a: &Attach, oper: &VmiOper, v6_prefix_len: Option<u8>) -> Result<PodAddrs> {
     let bad = |e: crate::ids::Invalid| {
-        Error::new(
-            code::AGENT,
-            format!("agent sent VMI {} with {e}", a.vmi.id),
-        )
+        Error::new(code::AGENT, format!("agent sent VMI {} with {e}", a.vmi.id))
     };
     let mut addrs = Vec::new();
     if let Some(v4) = oper.v4 {

@@ -7,16 +7,21 @@
 use super::plan;
 use crate::cni::error::{Context, Error, Result};
 use crate::ids::ContainerId;
-use crate::vif::names::{owner, Owner};
 use crate::netlink::Socket;
 use crate::store::{BadFile, PortFile, Store};
 use crate::vif;
+use crate::vif::names::{owner, Owner};
 use log::{info, warn};
 
 /// Removes `ports` (their links, then their files) and the unreadable
 /// entries `bad`. Every error is collected; as long as a link may still
 /// exist its port file is kept, so a retry can find it.
-pub fn remove(host: &mut Socket, store: &Store, ports: &[&PortFile], bad: &[&BadFile]) -> Vec<Error> {
+pub fn remove(
+    host: &mut Socket,
+    store: &Store,
+    ports: &[&PortFile],
+    bad: &[&BadFile],
+) -> Vec<Error> {
     let mut errors = Vec::new();
     let mut doomed = Vec::with_capacity(ports.len());
     for pf in ports {
@@ -47,7 +52,10 @@ pub fn remove(host: &mut Socket, store: &Store, ports: &[&PortFile], bad: &[&Bad
         }
     }
     for b in bad {
-        warn!("removing unusable entry {} of {}: {}", b.name, b.vm, b.reason);
+        warn!(
+            "removing unusable entry {} of {}: {}",
+            b.name, b.vm, b.reason
+        );
         if let Err(e) = store.remove_bad(b) {
             errors.push(e);
         }
@@ -77,7 +85,13 @@ pub fn remove_marked(host: &mut Socket, which: impl Fn(&ContainerId) -> bool) ->
             Owner::Container(c) => which(&c),
             _ => false,
         })
-        .inspect(|l| info!("removing {} ({})", l.name, l.alias.as_deref().unwrap_or_default()))
+        .inspect(|l| {
+            info!(
+                "removing {} ({})",
+                l.name,
+                l.alias.as_deref().unwrap_or_default()
+            )
+        })
         .map(|l| l.index)
         .collect();
     vif::delete(host, &doomed)?;

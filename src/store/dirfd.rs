@@ -43,6 +43,27 @@ fn io(e: nix::errno::Errno) -> std::io::Error {
     std::io::Error::from(e)
 }
 
+/// Which file something is: its device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    dev: libc::dev_t,
+    ino: libc::ino_t,
+}
+
+impl Identity {
+    fn of(st: &FileStat) -> Identity {
+        Identity {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    }
+
+    /// The identity of an open file.
+    pub fn of_fd(fd: impl AsFd) -> IoResult<Identity> {
+        fstat(fd).map(|st| Identity::of(&st)).map_err(io)
+    }
+}
+
 /// An open directory (`O_DIRECTORY|O_NOFOLLOW`).
 #[derive(Debug)]
 pub struct DirFd {
@@ -134,10 +155,10 @@ impl DirFd {
         }
     }
 
-    /// (dev, ino) of `name`, without following it.
-    pub fn identity(&self, name: &str) -> IoResult<Option<(u64, u64)>> {
+    /// Which file `name` is (device and inode), without following it.
+    pub fn identity(&self, name: &str) -> IoResult<Option<Identity>> {
         match fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) => Ok(Some((st.st_dev as u64, st.st_ino as u64))),
+            Ok(st) => Ok(Some(Identity::of(&st))),
             Err(nix::errno::Errno::ENOENT) => Ok(None),
             Err(e) => Err(io(e)),
         }
@@ -146,13 +167,16 @@ impl DirFd {
     /// Opens the regular file `name` with `flags` (plus the no-follow,
     /// non-blocking flags); anything that is not a regular file is refused.
     pub fn open_file(&self, name: &str, flags: OFlag, mode: u32) -> IoResult<File> {
-        let fd =
-            openat(&self.fd, name, flags | ENTRY_FLAGS, Mode::from_bits_truncate(mode)).map_err(
-                |e| match e {
-                    nix::errno::Errno::ELOOP => std::io::Error::other("a symlink"),
-                    e => io(e),
-                },
-            )?;
+        let fd = openat(
+            &self.fd,
+            name,
+            flags | ENTRY_FLAGS,
+            Mode::from_bits_truncate(mode),
+        )
+        .map_err(|e| match e {
+            nix::errno::Errno::ELOOP => std::io::Error::other("a symlink"),
+            e => io(e),
+        })?;
         let f = File::from(fd);
         if !f.metadata()?.is_file() {
             return Err(std::io::Error::other("not a regular file"));

@@ -23,7 +23,7 @@ use crate::config::VifType;
 use crate::deadline::Deadline;
 use crate::ids::{ContainerId, Uuid, VmName};
 use crate::vif::names::host_name;
-use dirfd::{is_stale_tmp, DirFd, Kind};
+use dirfd::{is_stale_tmp, DirFd, Identity, Kind};
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -91,7 +91,9 @@ impl PortFile {
 }
 
 /// `""` (older files) or absent is None; anything else must be a UUID.
-fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Uuid>, D::Error> {
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Uuid>, D::Error> {
     let s: Option<String> = serde::Deserialize::deserialize(d)?;
     match s.as_deref() {
         None | Some("") => Ok(None),
@@ -244,15 +246,15 @@ impl Store {
         let mut wait = Duration::from_millis(2);
         let started = std::time::Instant::now();
         loop {
-            let dir = self.sub(LOCK_DIR, true)?.ok_or_else(|| {
-                state_err("locking", &path, "the lock directory vanished")
-            })?;
+            let dir = self
+                .sub(LOCK_DIR, true)?
+                .ok_or_else(|| state_err("locking", &path, "the lock directory vanished"))?;
             // O_RDONLY: flock needs no write access, and an existing lock
             // file still opens on a read-only file system.
             let file = dir
                 .open_file(vm.as_str(), OFlag::O_RDONLY | OFlag::O_CREAT, 0o600)
                 .map_err(err)?;
-            let held = std::os::unix::fs::MetadataExt::ino(&file.metadata().map_err(err)?);
+            let held = Identity::of_fd(&file).map_err(err)?;
             let mut file = file;
             let lock = loop {
                 match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
@@ -276,7 +278,7 @@ impl Store {
             };
             // The file we locked must still be the one at the path.
             match dir.identity(vm.as_str()).map_err(err)? {
-                Some((_, ino)) if ino == held => {
+                Some(now) if now == held => {
                     log::debug!("locked {}", path.display());
                     return Ok(PodLock {
                         _lock: lock,
@@ -296,8 +298,7 @@ impl Store {
         let dir = self
             .vm_dir(&p.vm_name, true)?
             .ok_or_else(|| state_err("writing", &path, "no directory"))?;
-        let data = serde_json::to_vec_pretty(pf)
-            .map_err(|e| state_err("encoding", &path, e))?;
+        let data = serde_json::to_vec_pretty(pf).map_err(|e| state_err("encoding", &path, e))?;
         dir.write_atomic(p.vmi_uuid.as_str(), &data, self.durable)
             .map_err(|e| state_err("writing", &path, e))?;
         log::debug!("wrote port file {}", path.display());
@@ -353,8 +354,8 @@ impl Store {
                 continue;
             }
             let parsed = dir.read(&name, MAX_FILE).and_then(|text| {
-                let pf: PortFile = serde_json::from_str(&text)
-                    .map_err(|e| format!("invalid port file: {e}"))?;
+                let pf: PortFile =
+                    serde_json::from_str(&text).map_err(|e| format!("invalid port file: {e}"))?;
                 pf.check(vm, &uuid)?;
                 Ok(pf)
             });
@@ -385,10 +386,18 @@ impl Store {
         let Some(dir) = self.vm_dir(vm, false)? else {
             return Ok(());
         };
-        if dir.kind(name).map_err(|e| state_err("removing", &path, e))? == Some(Kind::Dir) {
+        if dir
+            .kind(name)
+            .map_err(|e| state_err("removing", &path, e))?
+            == Some(Kind::Dir)
+        {
             return Ok(());
         }
-        if dir.unlink(name).map_err(|e| state_err("removing", &path, e))? && self.durable {
+        if dir
+            .unlink(name)
+            .map_err(|e| state_err("removing", &path, e))?
+            && self.durable
+        {
             dir.sync().map_err(|e| state_err("syncing", &path, e))?;
         }
         Ok(())
@@ -408,7 +417,10 @@ impl Store {
             }
         }
         let path = self.dir.join(vm.as_str());
-        if config.rmdir(vm.as_str()).map_err(|e| state_err("removing", &path, e))? {
+        if config
+            .rmdir(vm.as_str())
+            .map_err(|e| state_err("removing", &path, e))?
+        {
             log::debug!("removed {}", path.display());
         }
         Ok(())
@@ -448,8 +460,7 @@ impl Store {
         let dir = self
             .sub(MULTUS_DIR, true)?
             .ok_or_else(|| state_err("writing", &path, "no directory"))?;
-        let data =
-            serde_json::to_vec_pretty(cache).map_err(|e| state_err("encoding", &path, e))?;
+        let data = serde_json::to_vec_pretty(cache).map_err(|e| state_err("encoding", &path, e))?;
         dir.write_atomic(vm.as_str(), &data, self.durable)
             .map_err(|e| state_err("writing", &path, e))
     }
@@ -459,9 +470,9 @@ impl Store {
     pub fn read_multus_cache(&self, vm: &VmName) -> Option<MultusCache> {
         let dir = self.sub(MULTUS_DIR, false).ok()??;
         dir.kind(vm.as_str()).ok()??;
-        let parsed = dir.read(vm.as_str(), MAX_FILE).and_then(|s| {
-            serde_json::from_str::<MultusCache>(&s).map_err(|e| e.to_string())
-        });
+        let parsed = dir
+            .read(vm.as_str(), MAX_FILE)
+            .and_then(|s| serde_json::from_str::<MultusCache>(&s).map_err(|e| e.to_string()));
         match parsed {
             Ok(c) => Some(c),
             Err(e) => {

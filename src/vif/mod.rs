@@ -32,19 +32,21 @@ pub struct HostLink<'a> {
     pub container: &'a ContainerId,
 }
 
-/// Marks a just-created host link for its container (and takes it out of
-/// the pending group), by name: the create request returned no index.
-fn mark(host: &mut Socket, name: &IfName, container: &ContainerId) -> Result<()> {
+/// Marks a just-created host link for its container and takes it out of
+/// the pending group. By index, never by name: before Linux 5.19 a
+/// change naming a missing link together with a group applies to the
+/// whole group (group 0 is every other link).
+fn mark(host: &mut Socket, link: &Link, container: &ContainerId) -> Result<()> {
     let alias = container.mark();
-    host.update_link_by_name(
-        name,
+    host.update_link(
+        link.index,
         &LinkUpdate {
             alias: Some(&alias),
             group: Some(0),
             ..LinkUpdate::default()
         },
     )
-    .with_ctx(|| format!("mark {name} for container {container}"))
+    .with_ctx(|| format!("mark {} for container {container}", link.name))
 }
 
 fn look_up(host: &mut Socket, name: &IfName) -> Result<Link> {
@@ -76,14 +78,17 @@ pub fn create_veth(host: &mut Socket, pod: &NetNs, l: &HostLink) -> Result<Link>
     })
     .with_ctx(|| format!("create veth {} <-> {}", l.name, l.ifname))?;
     let finish = |host: &mut Socket| -> Result<Link> {
-        mark(host, l.name, l.container)?;
         let link = look_up(host, l.name)?;
+        mark(host, &link, l.container)?;
         // A pod with CAP_NET_RAW must not be able to send router
         // advertisements that the host accepts (CVE-2020-10749).
         match netlink::set_interface_sysctl(true, l.name, "accept_ra", "0") {
             Ok(()) => {}
             Err(e) if e.errno == libc::ENOENT => {
-                warn!("IPv6 is disabled on the host: accept_ra of {} not set", l.name)
+                warn!(
+                    "IPv6 is disabled on the host: accept_ra of {} not set",
+                    l.name
+                )
             }
             Err(e) => return Err(Error::from(e).context(format!("accept_ra=0 on {}", l.name))),
         }
@@ -133,22 +138,35 @@ pub fn create_nested(
         }
     })?;
     let finish = |host: &mut Socket| -> Result<Link> {
-        mark(host, l.name, l.container)?;
         let link = look_up(host, l.name)?;
-        host.create_macvlan(&MacvlanRequest {
-            name: l.ifname,
-            parent_index: link.index,
-            mode: MacvlanMode::Vepa,
-            mtu: Some(l.mtu),
-            mac: Some(l.mac),
-            up: false,
-            group: None,
-            netns_fd: Some(pod.fd()),
-        })
-        .with_ctx(|| format!("create macvlan {} on {} in the pod", l.ifname, l.name))?;
+        mark(host, &link, l.container)?;
+        create_macvlan(host, pod, link.index, l.ifname, l.mac, l.mtu)?;
         Ok(link)
     };
     finish(host).inspect_err(|_| delete_by_name(host, l.name))
+}
+
+/// The macvlan half of nested mode: a VEPA macvlan on `lower_index` (a
+/// link of `host`'s namespace), born inside `pod` as `ifname` with `mac`.
+pub fn create_macvlan(
+    host: &mut Socket,
+    pod: &NetNs,
+    lower_index: u32,
+    ifname: &IfName,
+    mac: Mac,
+    mtu: u32,
+) -> Result<()> {
+    host.create_macvlan(&MacvlanRequest {
+        name: ifname,
+        parent_index: lower_index,
+        mode: MacvlanMode::Vepa,
+        mtu: Some(mtu),
+        mac: Some(mac),
+        up: false,
+        group: None,
+        netns_fd: Some(pod.fd()),
+    })
+    .with_ctx(|| format!("create macvlan {ifname} on #{lower_index} in the pod"))
 }
 
 /// Deletes the plugin's VLAN links of `vlan_id` on `parent_index`.
@@ -190,6 +208,14 @@ pub fn delete(host: &mut Socket, indexes: &[u32]) -> Result<()> {
     if indexes.is_empty() {
         return Ok(());
     }
-    host.delete_links(indexes)
-        .with_ctx(|| format!("delete {} host link(s)", indexes.len()))
+    let done = host
+        .delete_links(indexes)
+        .with_ctx(|| format!("delete {} host link(s)", indexes.len()))?;
+    log::debug!(
+        "deleted {} link(s){}, {} already gone",
+        done.deleted,
+        if done.batched { " in one batch" } else { "" },
+        done.gone
+    );
+    Ok(())
 }

@@ -148,8 +148,18 @@ mod tests {
         let c = ContainerId::parse("abc").unwrap();
         let tap = "tap0123456789ab";
         for (name, alias, group, want) in [
-            (tap, Some("contrail-k8s-cni:abc"), 0, Owner::Container(c.clone())),
-            (tap, Some("contrail-k8s-cni:abc"), PENDING_GROUP, Owner::Container(c.clone())),
+            (
+                tap,
+                Some("contrail-k8s-cni:abc"),
+                0,
+                Owner::Container(c.clone()),
+            ),
+            (
+                tap,
+                Some("contrail-k8s-cni:abc"),
+                PENDING_GROUP,
+                Owner::Container(c.clone()),
+            ),
             (tap, None, PENDING_GROUP, Owner::Pending),
             (tap, Some(""), PENDING_GROUP, Owner::Pending),
             (tap, None, 0, Owner::Foreign),
@@ -157,9 +167,24 @@ mod tests {
             (tap, Some("contrail-k8s-cni:"), 0, Owner::Foreign),
             ("eth0", Some("contrail-k8s-cni:abc"), 0, Owner::Foreign),
             ("ens3", None, PENDING_GROUP, Owner::Foreign),
-            ("tap0123456789AB", Some("contrail-k8s-cni:abc"), 0, Owner::Foreign),
-            ("tap0123456789a", Some("contrail-k8s-cni:abc"), 0, Owner::Foreign),
-            ("vlan0123456789a", Some("contrail-k8s-cni:abc"), 0, Owner::Container(c.clone())),
+            (
+                "tap0123456789AB",
+                Some("contrail-k8s-cni:abc"),
+                0,
+                Owner::Foreign,
+            ),
+            (
+                "tap0123456789a",
+                Some("contrail-k8s-cni:abc"),
+                0,
+                Owner::Foreign,
+            ),
+            (
+                "vlan0123456789a",
+                Some("contrail-k8s-cni:abc"),
+                0,
+                Owner::Container(c.clone()),
+            ),
         ] {
             assert_eq!(owner(name, alias, group), want, "{name} {alias:?} {group}");
         }

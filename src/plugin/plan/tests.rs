@@ -143,13 +143,19 @@ fn tap_name_of(ifname: &str) -> IfName {
 #[test]
 fn refusals_and_their_codes() {
     // Two interfaces under one name (an annotation naming CNI_IFNAME).
-    let e = Case::new(vec![vmi(1, 0, "default", None), vmi(2, 1, "b", Some("eth0"))])
-        .run()
-        .unwrap_err();
+    let e = Case::new(vec![
+        vmi(1, 0, "default", None),
+        vmi(2, 1, "b", Some("eth0")),
+    ])
+    .run()
+    .unwrap_err();
     assert_eq!(e.code, code::INVALID_CONFIG);
     assert!(e.msg.contains("eth0"), "{}", e.msg);
     // Nothing listed.
-    assert_eq!(Case::new(vec![]).run().unwrap_err().code, code::TRY_AGAIN_LATER);
+    assert_eq!(
+        Case::new(vec![]).run().unwrap_err().code,
+        code::TRY_AGAIN_LATER
+    );
     // A stale VM: the agent's VM is not the pod's UID.
     let mut c = Case::new(vec![vmi(1, 0, "default", None)]);
     c.pod_uid = Some(uuid(0xbad));
@@ -163,7 +169,7 @@ fn refusals_and_their_codes() {
     v.vlan_id = None;
     let mut c = Case::new(vec![v]);
     c.vif = VifType::Macvlan;
-    assert_eq!(c.run().unwrap_err().code, code::AGENT);
+    assert_eq!(c.run().unwrap_err().code, code::INVALID_CONFIG);
     let mut c = Case::new(vec![vmi(1, 0, "default", None)]);
     c.vif = VifType::Macvlan;
     let p = c.run().unwrap();
@@ -183,7 +189,10 @@ fn delegates_take_their_network_once_per_name() {
     c.ifname = "net1";
     let p = c.run().unwrap();
     assert_eq!(p.attach.len(), 1);
-    assert_eq!((p.attach[0].vmi.id.clone(), p.attach[0].ifname.as_str()), (uuid(2), "net1"));
+    assert_eq!(
+        (p.attach[0].vmi.id.clone(), p.attach[0].ifname.as_str()),
+        (uuid(2), "net1")
+    );
     // The first blue VMI is taken by this sandbox under another name.
     c.ports.good.push(port("new", 2, "net1"));
     c.ifname = "net2";
@@ -207,9 +216,9 @@ fn delegates_take_their_network_once_per_name() {
 fn leftovers_are_older_sandboxes_and_own_retries() {
     let mut c = Case::new(vec![vmi(1, 0, "default", None)]);
     c.ports.good = vec![
-        port("old", 1, "eth0"),  // an older sandbox: goes
-        port("new", 1, "eth0"),  // a failed attempt of ours: goes
-        port("new", 9, "eth9"),  // ours, another VMI (another delegate): stays
+        port("old", 1, "eth0"), // an older sandbox: goes
+        port("new", 1, "eth0"), // a failed attempt of ours: goes
+        port("new", 9, "eth9"), // ours, another VMI (another delegate): stays
     ];
     c.ports.bad = vec![
         bad(uuid(1).as_str()),                     // in the way of our file: goes
@@ -229,14 +238,21 @@ fn leftovers_are_older_sandboxes_and_own_retries() {
 #[test]
 fn del_removes_only_this_attachment() {
     let ports = Ports {
-        good: vec![port("c1", 1, "eth0"), port("c1", 2, "net1"), port("c2", 3, "eth0")],
+        good: vec![
+            port("c1", 1, "eth0"),
+            port("c1", 2, "net1"),
+            port("c2", 3, "eth0"),
+        ],
         bad: vec![bad("x")],
     };
     let c1 = cid("c1");
     let all = plan_del(&ports, &c1, None);
     assert_eq!(all.ours.len(), 2);
     assert_eq!(all.others, [&cid("c2")]);
-    assert!(all.bad.is_empty(), "another sandbox has state: unreadable files stay");
+    assert!(
+        all.bad.is_empty(),
+        "another sandbox has state: unreadable files stay"
+    );
     let one = plan_del(&ports, &c1, Some(&ifn("net1")));
     assert_eq!(one.ours.len(), 1);
     assert_eq!(one.ours[0].port.vm_ifname, "net1");
@@ -298,7 +314,11 @@ fn meta_plugin_detection_covers_thin_thick_and_truncation() {
 
 #[test]
 fn agent_addresses_become_pod_addresses() {
-    let a = Case::new(vec![vmi(1, 0, "default", None)]).run().unwrap().attach.remove(0);
+    let a = Case::new(vec![vmi(1, 0, "default", None)])
+        .run()
+        .unwrap()
+        .attach
+        .remove(0);
     let oper = |v4: &str, v6: Option<&str>| VmiOper {
         id: uuid(1),
         mac: None,
@@ -319,7 +339,10 @@ fn agent_addresses_become_pod_addresses() {
     // The subnet's own addresses are refused even when the agent checked
     // the rest: the pod never gets them.
     for bad in ["10.0.0.0/24", "10.0.0.255/24"] {
-        assert_eq!(pod_addrs(&a, &oper(bad, None), None).unwrap_err().code, code::AGENT);
+        assert_eq!(
+            pod_addrs(&a, &oper(bad, None), None).unwrap_err().code,
+            code::AGENT
+        );
     }
     let e = pod_addrs(&a, &oper("10.0.0.5/24", Some("fd00::")), Some(64)).unwrap_err();
     assert_eq!(e.code, code::AGENT, "{}", e.msg);
