@@ -13,10 +13,10 @@ use contrail_cni::netlink::{
 };
 use contrail_cni::netns::NetNs;
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 
-fn veth<'a>(name: &'a str, peer: &'a str, pod: Option<&NsFd>) -> VethRequest<'a> {
+fn veth<'a>(name: &'a str, peer: &'a str, pod: Option<&'a NsFd>) -> VethRequest<'a> {
     VethRequest {
         name,
         mtu: None,
@@ -24,7 +24,7 @@ fn veth<'a>(name: &'a str, peer: &'a str, pod: Option<&NsFd>) -> VethRequest<'a>
         peer_name: peer,
         peer_mtu: None,
         peer_mac: None,
-        peer_netns_fd: pod.map(|p| p.file.as_raw_fd()),
+        peer_netns_fd: pod.map(|p| p.file.as_fd()),
     }
 }
 
@@ -198,7 +198,7 @@ fn move_to_netns_with_rename() {
     let mut s = Socket::new().unwrap();
     s.create_veth(&veth("a0", "eth0", None)).unwrap(); // "eth0" here...
     let moved = link(&mut s, "eth0");
-    s.set_link_netns(moved.index, pod.file.as_raw_fd(), Some("eth1"))
+    s.set_link_netns(moved.index, pod.file.as_fd(), Some("eth1"))
         .unwrap();
     assert_eq!(common::link_names(), vec!["a0"]);
     assert_eq!(pod.link_names(), vec!["eth1"]); // ...is eth1 there
@@ -388,6 +388,75 @@ fn ipv6_default_route() {
         .contains("via fd00:10::1 dev eth0"));
 }
 
+/// IPv6 on-link routes arrived in Linux 4.16. An older kernel refuses the
+/// pod's default route via a gateway outside its /128 with EHOSTUNREACH;
+/// the fallback (host route to the gateway, then the route without the
+/// flag) must be what this kernel accepts too, and be needed.
+#[test]
+fn ipv6_onlink_route_fallback_for_kernels_before_4_16() {
+    require_root!();
+    common::enter_fresh_netns();
+    let pod = NsFd::new();
+    let (_h, mut ps, _, p) = veth_to_pod(&pod);
+    ps.add_address(&Address {
+        index: p.index,
+        addr: ip("fd00:20::5"),
+        prefix_len: 128,
+    })
+    .unwrap();
+    let onlink = Route {
+        dst: None,
+        gateway: Some(ip("fd00:20::1")),
+        oif: p.index,
+        onlink: true,
+    };
+    let plain = Route {
+        onlink: false,
+        ..onlink
+    };
+    // Without the flag and without a route to the gateway: refused, as an
+    // old kernel refuses the flagged route.
+    let e = ps.add_route(&plain).unwrap_err();
+    assert_eq!(e.errno, libc::EHOSTUNREACH, "{e}");
+
+    let mut asked = Vec::new();
+    ps.add_route_via(&onlink, |s, r| {
+        asked.push(*r);
+        if r.onlink {
+            // A kernel before 4.16.
+            return Err(contrail_cni::netlink::Error::new("add", libc::EHOSTUNREACH));
+        }
+        s.add_route(r)
+    })
+    .unwrap();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+    let routes = ps.routes().unwrap();
+    assert!(routes.contains(&plain), "{routes:?}");
+    let host = Route {
+        dst: Some((ip("fd00:20::1"), 128)),
+        gateway: None,
+        oif: p.index,
+        onlink: false,
+    };
+    assert!(routes.contains(&host), "{routes:?}");
+    assert!(pod
+        .ip(&["-6", "route", "show", "default"])
+        .contains("via fd00:20::1 dev eth0"));
+
+    // Any other refusal is returned as it is, with nothing added.
+    ps.delete_route(&plain).unwrap();
+    ps.delete_route(&host).unwrap();
+    let e = ps
+        .add_route_via(&onlink, |_, _| {
+            Err(contrail_cni::netlink::Error::new("add", libc::EINVAL))
+        })
+        .unwrap_err();
+    assert_eq!(e.errno, libc::EINVAL);
+    // The running kernel takes the flagged route directly.
+    ps.add_route(&onlink).unwrap();
+    assert!(!ps.routes().unwrap().contains(&host));
+}
+
 #[test]
 fn deleting_one_veth_end_removes_both() {
     require_root!();
@@ -422,7 +491,7 @@ fn macvlan_on_a_veth_parent_born_in_the_pod() {
         mode: MacvlanMode::Vepa,
         mtu: Some(1400),
         mac: Some(mac),
-        netns_fd: Some(pod.file.as_raw_fd()),
+        netns_fd: Some(pod.file.as_fd()),
     })
     .unwrap();
     assert!(host.link_by_name("eth0").unwrap().is_none());
@@ -555,7 +624,15 @@ fn netns_open_rejects_files_and_reports_enoent() {
 
     let cur = NetNs::current().unwrap();
     assert_eq!(cur.path(), "/proc/thread-self/ns/net");
-    assert!(cur.fd() >= 0);
+    assert!(cur.fd().as_raw_fd() >= 0);
+
+    // The caller's own namespace is refused (for the plugin: the host's).
+    common::enter_fresh_netns();
+    let e = NetNs::open("/proc/thread-self/ns/net").err().unwrap();
+    assert_eq!(e.errno, libc::EINVAL, "{e}");
+    assert!(e.to_string().contains("own network namespace"), "{e}");
+    let pod = NsFd::new();
+    assert!(NetNs::open(&pod.path).is_ok());
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::consts::{
 };
 use super::message::{attr_string, attr_u32, attrs, ifinfomsg, read_u32, MsgBuilder};
 use super::{Error, Link, Mac, MacvlanRequest, Result, Socket, VethRequest, VlanRequest};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 const REQ_ACK: u16 = (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16;
 const CREATE: u16 =
@@ -63,7 +63,12 @@ fn new_link(flags: u16, index: u32) -> MsgBuilder {
 }
 
 /// Common attributes of a created link, in iproute2's order.
-fn link_attrs(b: &mut MsgBuilder, mtu: Option<u32>, mac: Option<Mac>, netns_fd: Option<RawFd>) {
+fn link_attrs(
+    b: &mut MsgBuilder,
+    mtu: Option<u32>,
+    mac: Option<Mac>,
+    netns_fd: Option<BorrowedFd<'_>>,
+) {
     if let Some(mtu) = mtu {
         b.attr_u32(libc::IFLA_MTU, mtu);
     }
@@ -71,7 +76,7 @@ fn link_attrs(b: &mut MsgBuilder, mtu: Option<u32>, mac: Option<Mac>, netns_fd: 
         b.attr(libc::IFLA_ADDRESS, &mac.0);
     }
     if let Some(fd) = netns_fd {
-        b.attr_u32(libc::IFLA_NET_NS_FD, fd as u32);
+        b.attr_u32(libc::IFLA_NET_NS_FD, fd.as_raw_fd() as u32);
     }
 }
 
@@ -193,12 +198,16 @@ pub fn set_alias_msg(index: u32, alias: &str) -> Result<Vec<u8>> {
 /// Moves `index` into `netns_fd`, renamed there when `new_name` is set:
 /// the name is applied in the target namespace, so it cannot clash with a
 /// name in ours.
-pub fn set_netns_msg(index: u32, netns_fd: RawFd, new_name: Option<&str>) -> Result<Vec<u8>> {
+pub fn set_netns_msg(
+    index: u32,
+    netns_fd: BorrowedFd<'_>,
+    new_name: Option<&str>,
+) -> Result<Vec<u8>> {
     if let Some(n) = new_name {
         validate_ifname(n)?;
     }
     Ok(set_msg(index, |b| {
-        b.attr_u32(libc::IFLA_NET_NS_FD, netns_fd as u32);
+        b.attr_u32(libc::IFLA_NET_NS_FD, netns_fd.as_raw_fd() as u32);
         if let Some(n) = new_name {
             b.attr_str(libc::IFLA_IFNAME, n);
         }
@@ -357,10 +366,10 @@ impl Socket {
     pub fn set_link_netns(
         &mut self,
         index: u32,
-        netns_fd: RawFd,
+        netns_fd: BorrowedFd<'_>,
         new_name: Option<&str>,
     ) -> Result<()> {
-        let op = format!("move link #{index} to netns fd {netns_fd}");
+        let op = format!("move link #{index} to netns fd {}", netns_fd.as_raw_fd());
         self.ack(&op, set_netns_msg(index, netns_fd, new_name)?)
     }
 }
@@ -373,6 +382,15 @@ mod tests {
     use super::*;
     use crate::netlink::message::stamped;
     use crate::netlink::MacvlanMode;
+
+    /// iproute2 had the namespace open as fd 4; the encoders only copy the
+    /// number into the request.
+    fn fd4() -> BorrowedFd<'static> {
+        // SAFETY: nothing reads, writes or closes through this fd: the
+        // encoders under test only copy its number into a byte buffer, so
+        // whether fd 4 is open in the test process does not matter.
+        unsafe { BorrowedFd::borrow_raw(4) }
+    }
 
     /// `ip link add vh1 mtu 1400 address 02:00:00:00:00:01 type veth peer
     /// name eth0 mtu 1300 address 02:00:00:00:00:02 netns gold`
@@ -409,7 +427,7 @@ mod tests {
             peer_name: "eth0",
             peer_mtu: Some(1300),
             peer_mac: Some(Mac([2, 0, 0, 0, 0, 2])),
-            peer_netns_fd: Some(4),
+            peer_netns_fd: Some(fd4()),
         };
         assert_eq!(stamped(veth_msg(&req).unwrap(), 0x6b0a_21d8), golden);
     }
@@ -472,7 +490,7 @@ mod tests {
             mode: MacvlanMode::Vepa,
             mtu: Some(1400),
             mac: Some(Mac([2, 0, 0, 0, 0, 3])),
-            netns_fd: Some(4),
+            netns_fd: Some(fd4()),
         };
         assert_eq!(stamped(macvlan_msg(&req).unwrap(), 0x6b0a_21fd), golden);
     }
@@ -583,7 +601,7 @@ mod tests {
             0x00, 0x00, 0x00, 0x00,                         //   + pad
         ];
         assert_eq!(
-            stamped(set_netns_msg(3, 4, Some("eth1")).unwrap(), 0x6b0a_21d8),
+            stamped(set_netns_msg(3, fd4(), Some("eth1")).unwrap(), 0x6b0a_21d8),
             golden
         );
     }

@@ -21,7 +21,7 @@ pub use sysctl::set_interface_sysctl;
 
 use std::fmt;
 use std::net::IpAddr;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
 /// A failed kernel operation: what was done, the errno and the kernel's
 /// extended-ack text when it sent one.
@@ -145,7 +145,7 @@ pub struct VethRequest<'a> {
     pub peer_name: &'a str,
     pub peer_mtu: Option<u32>,
     pub peer_mac: Option<Mac>,
-    pub peer_netns_fd: Option<RawFd>,
+    pub peer_netns_fd: Option<BorrowedFd<'a>>,
 }
 
 /// A macvlan on `parent_index` (socket's namespace), born in `netns_fd`.
@@ -156,7 +156,7 @@ pub struct MacvlanRequest<'a> {
     pub mode: MacvlanMode,
     pub mtu: Option<u32>,
     pub mac: Option<Mac>,
-    pub netns_fd: Option<RawFd>,
+    pub netns_fd: Option<BorrowedFd<'a>>,
 }
 
 /// An 802.1Q VLAN link on `parent_index`.
