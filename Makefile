@@ -4,13 +4,17 @@ MUSL := x86_64-unknown-linux-musl
 PREFIX ?= /opt/cni
 DESTDIR ?=
 
-.PHONY: build static test lint demo bench bench-netlink install deps clean
+.PHONY: build static static-arm64 test lint demo bench bench-netlink install deps clean
 
 build:
 	cargo build --release
 
 static:
 	scripts/static.sh
+
+# target/static/contrail-k8s-cni-aarch64 (musl, cross-linked; see docs/kernels.md)
+static-arm64:
+	scripts/static.sh aarch64
 
 deps:
 	scripts/deps.sh
@@ -19,6 +23,7 @@ test: deps
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test --no-fail-fast
+	scripts/test-arm64.sh
 
 lint:
 	cargo fmt --check

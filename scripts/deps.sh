@@ -2,7 +2,8 @@
 # Installs what tests, the demo and the benchmarks need (Debian 12), once.
 set -euo pipefail
 need=()
-for pkg in iproute2 util-linux iptables iputils-ping python3 gcc libc6-dev containernetworking-plugins golang-go golang-github-appc-cni-dev; do
+for pkg in iproute2 util-linux iptables iputils-ping python3 gcc libc6-dev containernetworking-plugins golang-go golang-github-appc-cni-dev \
+    gcc-aarch64-linux-gnu qemu-user-static; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -16,3 +17,5 @@ if ! command -v cargo >/dev/null; then
 fi
 rustup target list --installed 2>/dev/null | grep -q x86_64-unknown-linux-musl \
     || rustup target add x86_64-unknown-linux-musl || echo "note: musl target unavailable; make static falls back to glibc +crt-static" >&2
+rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-musl \
+    || rustup target add aarch64-unknown-linux-musl || echo "note: aarch64 musl target unavailable; make static-arm64 will try again" >&2

@@ -1,27 +1,55 @@
 #!/usr/bin/env bash
-# Builds the plugin as one static binary: target/static/contrail-k8s-cni.
+# Builds the plugin as one static binary.
 #
-# Preferred: the x86_64-unknown-linux-musl target (installed with rustup when
+#   scripts/static.sh            target/static/contrail-k8s-cni          (x86_64)
+#   scripts/static.sh aarch64    target/static/contrail-k8s-cni-aarch64  (arm64)
+#
+# x86_64: the x86_64-unknown-linux-musl target (installed with rustup when
 # missing). Fallback, when that target cannot be installed (offline, no
-# rustup): glibc with +crt-static. Prints the size in bytes and `file` output,
-# and fails when the result is not static, or (musl only) exceeds LIMIT bytes.
+# rustup): glibc with +crt-static.
+# aarch64: the aarch64-unknown-linux-musl target, linked by Debian's
+# gcc-aarch64-linux-gnu (both installed when missing); no fallback.
+# Prints the size in bytes and `file` output, and fails when the result is
+# not static, or (musl only) exceeds LIMIT bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=contrail-k8s-cni
-MUSL=x86_64-unknown-linux-musl
+ARCH=${1:-x86_64}
 LIMIT=${LIMIT:-1048576}
 OUT=target/static
+
+case "$ARCH" in
+    x86_64) MUSL=x86_64-unknown-linux-musl; NAME=$BIN ;;
+    aarch64 | arm64) ARCH=aarch64; MUSL=aarch64-unknown-linux-musl; NAME=$BIN-aarch64 ;;
+    *) echo "static.sh: unknown architecture $ARCH (x86_64 or aarch64)" >&2; exit 2 ;;
+esac
 
 have_musl() {
     rustup target list --installed 2>/dev/null | grep -qx "$MUSL"
 }
 
-if have_musl || { command -v rustup >/dev/null && rustup target add "$MUSL" && have_musl; }; then
-    # Non-PIE: a static-pie carries its own relocation table (about 40 KB
-    # here). The price is no ASLR for this short-lived process, which reads
-    # only local input (env, stdin, the node's agent).
-    RUSTFLAGS="${RUSTFLAGS:-} -C relocation-model=static" \
+# Non-PIE: a static-pie carries its own relocation table (about 40 KB
+# here). The price is no ASLR for this short-lived process, which reads
+# only local input (env, stdin, the node's agent).
+NOPIE="-C relocation-model=static"
+
+if [[ $ARCH == aarch64 ]]; then
+    if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
+        SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gcc-aarch64-linux-gnu
+    fi
+    have_musl || rustup target add "$MUSL"
+    # Rust ships musl's libc.a and start files for the target; the cross
+    # gcc is only the linker driver.
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc \
+        RUSTFLAGS="${RUSTFLAGS:-} $NOPIE" \
+        cargo build --release --locked --target "$MUSL" --bin "$BIN" --target-dir target/static-build
+    built="target/static-build/$MUSL/release/$BIN"
+    fallback=0
+elif have_musl || { command -v rustup >/dev/null && rustup target add "$MUSL" && have_musl; }; then
+    RUSTFLAGS="${RUSTFLAGS:-} $NOPIE" \
         cargo build --release --locked --target "$MUSL" --bin "$BIN" --target-dir target/static-build
     built="target/static-build/$MUSL/release/$BIN"
     fallback=0
@@ -36,15 +64,21 @@ else
 fi
 
 mkdir -p "$OUT"
-cp "$built" "$OUT/$BIN"
-size=$(stat -c %s "$OUT/$BIN")
-desc=$(file -b "$OUT/$BIN")
-echo "$OUT/$BIN: $size bytes"
+# Copy then rename: a runner of the old file never sees a half-written one.
+cp "$built" "$OUT/.$NAME.tmp"
+mv -f "$OUT/.$NAME.tmp" "$OUT/$NAME"
+size=$(stat -c %s "$OUT/$NAME")
+desc=$(file -b "$OUT/$NAME")
+echo "$OUT/$NAME: $size bytes"
 echo "file: $desc"
 
 status=0
 if ! grep -Eq 'static(-pie)? linked|statically linked' <<<"$desc"; then
     echo "static.sh: not statically linked" >&2
+    status=1
+fi
+if [[ $ARCH == aarch64 ]] && ! grep -q 'ARM aarch64' <<<"$desc"; then
+    echo "static.sh: not an aarch64 binary" >&2
     status=1
 fi
 if ((size > LIMIT)); then

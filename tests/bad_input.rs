@@ -13,9 +13,9 @@ use common::TempDir;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_contrail-k8s-cni");
 const GOOD_STDIN: &str = r#"{"cniVersion":"1.0.0","name":"net1","type":"contrail-k8s-cni"}"#;
 
 /// One invocation: environment and stdin, starting from a valid ADD.
@@ -95,7 +95,7 @@ impl Req {
             ),
         )
         .unwrap();
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(common::plugin())
             .env_clear()
             .env("CONTRAIL_CNI_CONF_DIRS", dir.path())
             .envs(&self.vars)
@@ -570,4 +570,35 @@ fn add_netns_regular_file() {
     Req::new("ADD")
         .set("CNI_NETNS", file.to_str().unwrap())
         .expect(4, &["CNI_NETNS"]);
+}
+
+/// A FIFO as CNI_NETNS is code 4 at once, never a hang in open(). Should
+/// the plugin ever open it for reading again, a watchdog opens the other
+/// end after 10 s so the test fails instead of hanging.
+#[test]
+fn add_netns_fifo() {
+    let dir = TempDir::new("netns-fifo");
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let other_end = fifo.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(other_end);
+    });
+    Req::new("ADD")
+        .set("CNI_NETNS", fifo.to_str().unwrap())
+        .expect(4, &["CNI_NETNS", "FIFO"]);
+}
+
+/// The plugin's own network namespace is the host's, never a pod's.
+#[test]
+fn add_netns_own_namespace() {
+    for own in ["/proc/self/ns/net", "/proc/thread-self/ns/net"] {
+        Req::new("ADD")
+            .set("CNI_NETNS", own)
+            .expect(4, &["CNI_NETNS", "own network namespace"]);
+    }
 }

@@ -1,17 +1,18 @@
 //! The command line outside the CNI commands proper: VERSION, `--version`,
 //! `--help`, a bare run. None of these read the node file or write a log.
 
+mod common;
+
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_contrail-k8s-cni");
 const SEVEN: [&str; 7] = [
     "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
 ];
 
 fn run(args: &[&str], vars: &[(&str, &str)], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(common::plugin())
         .args(args)
         .env_clear()
         // Any node-file lookup would fail loudly instead of reading /etc.
@@ -131,7 +132,7 @@ fn concurrent_processes_share_and_rotate_the_log() {
         .map(|i| {
             let dir = dir.clone();
             std::thread::spawn(move || {
-                let out = Command::new(BIN)
+                let out = Command::new(common::plugin())
                     .env_clear()
                     .env("CONTRAIL_CNI_CONF_DIRS", &dir)
                     .env("CNI_COMMAND", "DEL")

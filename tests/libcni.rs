@@ -85,7 +85,7 @@ impl Net {
         if !port_mappings {
             caps.as_object_mut().unwrap().remove("portMappings");
         }
-        let plugin_dir = Path::new(PLUGIN).parent().unwrap();
+        let plugin_dir = Path::new(plugin()).parent().unwrap();
         Command::new(driver())
             .args(args)
             .env_clear()
@@ -124,7 +124,7 @@ fn libcni_version_reply_lists_seven_versions() {
     let net_dir = TempDir::new("ver");
     let out = Command::new(driver())
         .args(["version", "contrail-k8s-cni"])
-        .env("CNI_PATH", Path::new(PLUGIN).parent().unwrap())
+        .env("CNI_PATH", Path::new(plugin()).parent().unwrap())
         .env("NETCONFPATH", net_dir.path())
         .output()
         .unwrap();

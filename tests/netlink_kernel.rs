@@ -44,6 +44,14 @@ fn netns_open_rejects_files_and_reports_enoent() {
     let cur = NetNs::current().unwrap();
     assert_eq!(cur.path(), "/proc/thread-self/ns/net");
     assert!(std::os::fd::AsRawFd::as_raw_fd(&cur.fd()) >= 0);
+
+    // The caller's own namespace is refused (for the plugin: the host's).
+    common::enter_fresh_netns();
+    let e = NetNs::open("/proc/thread-self/ns/net").err().unwrap();
+    assert_eq!(e.errno, libc::EINVAL, "{e}");
+    assert!(e.to_string().contains("own network namespace"), "{e}");
+    let pod = NsFd::new();
+    assert!(NetNs::open(&pod.path).is_ok());
 }
 
 #[test]

@@ -818,3 +818,70 @@ fn ipv6_default_route() {
         .ip(&["-6", "route", "show", "default"])
         .contains("via fd00:10::1 dev eth0"));
 }
+
+/// IPv6 on-link routes arrived in Linux 4.16. An older kernel refuses the
+/// pod's default route via a gateway outside its /128 with EHOSTUNREACH;
+/// the fallback (host route to the gateway, then the route without the
+/// flag) must be what this kernel accepts too, and be needed.
+#[test]
+fn ipv6_onlink_route_fallback_for_kernels_before_4_16() {
+    if !setup() {
+        return;
+    }
+    let pod = Pod::new();
+    let (_h, mut ps, _, p) = veth_to_pod(&pod);
+    ps.add_address(&Address {
+        index: p.index,
+        net: ip_net("fd00:20::5/128"),
+    })
+    .unwrap();
+    let onlink = Route {
+        dst: None,
+        gateway: Some(addr("fd00:20::1")),
+        oif: p.index,
+        onlink: true,
+    };
+    let plain = Route {
+        onlink: false,
+        ..onlink
+    };
+    // Without the flag and without a route to the gateway: refused, as an
+    // old kernel refuses the flagged route.
+    let e = ps.add_route(&plain).unwrap_err();
+    assert_eq!(e.errno, libc::EHOSTUNREACH, "{e}");
+
+    let mut asked = Vec::new();
+    ps.add_route_via(&onlink, |s, r| {
+        asked.push(*r);
+        if r.onlink {
+            // A kernel before 4.16.
+            return Err(Error::new("add", libc::EHOSTUNREACH));
+        }
+        s.add_route(r)
+    })
+    .unwrap();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+    let routes = ps.routes().unwrap();
+    assert!(routes.contains(&plain), "{routes:?}");
+    let host = Route {
+        dst: Some(ip_net("fd00:20::1/128")),
+        gateway: None,
+        oif: p.index,
+        onlink: false,
+    };
+    assert!(routes.contains(&host), "{routes:?}");
+    assert!(pod
+        .ip(&["-6", "route", "show", "default"])
+        .contains("via fd00:20::1 dev eth0"));
+
+    // Any other refusal is returned as it is, with nothing added.
+    ps.delete_route(&plain).unwrap();
+    ps.delete_route(&host).unwrap();
+    let e = ps
+        .add_route_via(&onlink, |_, _| Err(Error::new("add", libc::EINVAL)))
+        .unwrap_err();
+    assert_eq!(e.errno, libc::EINVAL);
+    // The running kernel takes the flagged route directly.
+    ps.add_route(&onlink).unwrap();
+    assert!(!ps.routes().unwrap().contains(&host));
+}

@@ -72,9 +72,8 @@ pub fn add_route_msg(r: &Route) -> Result<Vec<u8>> {
     route_msg(libc::RTM_NEWROUTE, f as u16, r)
 }
 
-/// RTM_DELROUTE for the same route (tests only: a pod's routes go with
-/// its link).
-#[cfg(test)]
+/// RTM_DELROUTE for the same route (a pod's routes go with its link:
+/// only the on-link fallback's undo and tests need it).
 pub(crate) fn delete_route_msg(r: &Route) -> Result<Vec<u8>> {
     route_msg(
         libc::RTM_DELROUTE,
@@ -127,14 +126,68 @@ pub fn parse_route(payload: &[u8]) -> Option<Route> {
     })
 }
 
+/// What an IPv6 on-link route becomes on a kernel that refused it.
+///
+/// IPv6 honours RTNH_F_ONLINK only since Linux 4.16: older kernels ignore
+/// the flag and refuse a gateway that no route of the link covers with
+/// EHOSTUNREACH. They accept the same thing in two steps: a host route to
+/// the gateway on the link, then the route without the flag. None when
+/// `errno` is not that refusal or the route is not an IPv6 on-link one.
+pub fn onlink_fallback(route: &Route, errno: i32) -> Option<(Route, Route)> {
+    let gw = route.gateway.filter(|g| g.is_ipv6())?;
+    if !route.onlink || route.oif == 0 || !matches!(errno, libc::EHOSTUNREACH | libc::ENETUNREACH) {
+        return None;
+    }
+    let host = Route {
+        dst: IpNet::new(gw, 128),
+        gateway: None,
+        oif: route.oif,
+        onlink: false,
+    };
+    Some((
+        host,
+        Route {
+            onlink: false,
+            ..*route
+        },
+    ))
+}
+
 impl Socket {
-    /// Adds a route to the main table (EEXIST when it exists).
+    /// Adds a route to the main table (EEXIST when it exists). An IPv6
+    /// on-link route that a kernel before 4.16 refuses is added the way
+    /// those kernels accept ([`onlink_fallback`]).
     pub fn add_route(&mut self, route: &Route) -> Result<()> {
-        self.ack(&route_op("add", route), add_route_msg(route)?)
+        self.add_route_via(route, |s, r| s.ack(&route_op("add", r), add_route_msg(r)?))
     }
 
-    /// Deletes a route from the main table (ESRCH when missing).
-    #[cfg(test)]
+    /// [`Socket::add_route`] with the request made by `add` (the seam the
+    /// tests use to play an older kernel's answer).
+    pub(crate) fn add_route_via(
+        &mut self,
+        route: &Route,
+        mut add: impl FnMut(&mut Socket, &Route) -> Result<()>,
+    ) -> Result<()> {
+        let err = match add(self, route) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let Some((host, plain)) = onlink_fallback(route, err.errno) else {
+            return Err(err);
+        };
+        log::info!("{err}: this kernel has no IPv6 on-link routes (before 4.16); adding a host route to the gateway first");
+        match add(self, &host) {
+            Ok(()) => {}
+            Err(e) if e.errno == libc::EEXIST => {}
+            Err(e) => return Err(e),
+        }
+        add(self, &plain).inspect_err(|_| {
+            let _ = self.delete_route(&host);
+        })
+    }
+
+    /// Deletes a route from the main table (ESRCH when missing): the
+    /// on-link fallback's undo, and tests.
     pub(crate) fn delete_route(&mut self, route: &Route) -> Result<()> {
         self.ack(&route_op("delete", route), delete_route_msg(route)?)
     }
@@ -235,6 +288,41 @@ mod tests {
             onlink: false,
         };
         assert_eq!(stamped(add_route_msg(&r).unwrap(), 0x6b0a_21ce), expected);
+    }
+
+    #[test]
+    fn ipv6_onlink_fallback_only_for_what_old_kernels_refuse() {
+        let r = Route {
+            dst: None,
+            gateway: Some("fd00::1".parse().unwrap()),
+            oif: 4,
+            onlink: true,
+        };
+        let (host, plain) = onlink_fallback(&r, libc::EHOSTUNREACH).unwrap();
+        assert_eq!(
+            host,
+            Route {
+                dst: Some("fd00::1/128".parse().unwrap()),
+                gateway: None,
+                oif: 4,
+                onlink: false
+            }
+        );
+        assert_eq!(plain, Route { onlink: false, ..r });
+        assert!(onlink_fallback(&r, libc::ENETUNREACH).is_some());
+        // Other errors, IPv4 (on-link since forever), no flag, no device: as is.
+        assert_eq!(onlink_fallback(&r, libc::EEXIST), None);
+        let v4 = Route {
+            gateway: Some("10.0.0.1".parse().unwrap()),
+            ..r
+        };
+        assert_eq!(onlink_fallback(&v4, libc::EHOSTUNREACH), None);
+        let plain_route = Route { onlink: false, ..r };
+        assert_eq!(onlink_fallback(&plain_route, libc::EHOSTUNREACH), None);
+        assert_eq!(
+            onlink_fallback(&Route { oif: 0, ..r }, libc::EHOSTUNREACH),
+            None
+        );
     }
 
     #[test]

@@ -173,7 +173,24 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-pub const PLUGIN: &str = env!("CARGO_BIN_EXE_contrail-k8s-cni");
+/// The plugin binary the tests execute: cargo's build of this crate, or
+/// the file named by `CONTRAIL_CNI_PLUGIN` (`make test` reruns the
+/// plugin-executing suites that way against the aarch64 static binary under
+/// qemu-user). The override must be an existing file; a typo is not
+/// silently replaced by the host build.
+pub fn plugin() -> &'static str {
+    static PLUGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PLUGIN.get_or_init(|| match std::env::var("CONTRAIL_CNI_PLUGIN") {
+        Ok(p) if !p.is_empty() => {
+            assert!(
+                Path::new(&p).is_file(),
+                "CONTRAIL_CNI_PLUGIN={p} is not a file"
+            );
+            p
+        }
+        _ => env!("CARGO_BIN_EXE_contrail-k8s-cni").to_string(),
+    })
+}
 
 /// A node: a temporary directory with the node file (`10-contrail.conf`)
 /// pointing state and logs into it, and the agent at `port`.
@@ -339,7 +356,7 @@ impl Call {
         self
     }
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(PLUGIN);
+        let mut cmd = Command::new(plugin());
         cmd.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -383,7 +400,7 @@ impl Call {
             // Not the last command, so the shell forks instead of exec'ing.
             .arg("\"$1\" < \"$2\"; exit $?")
             .arg(parent)
-            .arg(PLUGIN)
+            .arg(plugin())
             .arg(&stdin_file)
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
