@@ -40,6 +40,9 @@ USAGE: vrouter-agent-sim [FLAGS]
   --nested               VMIs are VLAN sub-interfaces (vlan-id 100, 101, ...)
                          and GET /vm answers without a POST
   --vm-uuid UUID         VM UUID (pod UID) of every provisioned pod (default random)
+  --pod-uid VM=UUID      VM UUID of the pod whose VM name is VM (`cluster__ns__pod`),
+                         as kube-manager gives a pod's VM the pod's UID; repeatable,
+                         wins over --vm-uuid for that pod
   --record FILE          append one JSON line per request:
                          {\"seq\":N,\"method\":M,\"path\":P,\"body\":B,\"status\":S|null}
   --fault EP:KIND[=N]    misbehave on endpoint EP for the next N matching requests
@@ -130,6 +133,8 @@ struct Options {
     ipv6: bool,
     nested: bool,
     vm_uuid: Option<String>,
+    /// VM name -> VM UUID (lower case), from --pod-uid.
+    pod_uids: BTreeMap<String, String>,
     record: Option<String>,
     faults: Vec<Fault>,
     dataplane: bool,
@@ -144,6 +149,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         ipv6: false,
         nested: false,
         vm_uuid: None,
+        pod_uids: BTreeMap::new(),
         record: None,
         faults: Vec::new(),
         dataplane: false,
@@ -179,6 +185,19 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 let v = val()?;
                 o.vm_uuid =
                     Some(parse_uuid_strict(&v).ok_or(format!("--vm-uuid {v}: not a UUID"))?);
+            }
+            "--pod-uid" => {
+                let v = val()?;
+                let (name, uid) = v
+                    .split_once('=')
+                    .ok_or(format!("--pod-uid {v}: expected VM=UUID"))?;
+                let uid = parse_uuid_strict(uid).ok_or(format!("--pod-uid {v}: not a UUID"))?;
+                if name.is_empty() {
+                    return Err(format!("--pod-uid {v}: empty VM name"));
+                }
+                if o.pod_uids.insert(name.to_string(), uid).is_some() {
+                    return Err(format!("--pod-uid {v}: {name} given twice"));
+                }
             }
             "--record" => o.record = Some(val()?),
             "--fault" => o.faults.push(parse_fault(&val()?)?),
@@ -281,7 +300,7 @@ impl State {
             [c, n, p] => (c.to_string(), n.to_string(), p.to_string()),
             _ => ("k8s".to_string(), "default".to_string(), name.to_string()),
         };
-        let vm_uuid = match &self.opts.vm_uuid {
+        let vm_uuid = match self.opts.pod_uids.get(name).or(self.opts.vm_uuid.as_ref()) {
             Some(u) => u.clone(),
             None => self.uuid(),
         };
