@@ -16,7 +16,7 @@ mod common;
 
 use common::runtime::*;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -31,41 +31,6 @@ struct Podman {
     plugins: PluginDir,
     dir: TempDir,
     cgroup_parent: String,
-}
-
-/// What the agent gave a pod's primary interface.
-#[derive(Debug)]
-struct AgentView {
-    vm_uuid: String,
-    ip: String,
-    plen: u64,
-    mac: String,
-    gateway: String,
-}
-
-/// The address the simulator handed to the VM `vm_name` (its latest POST).
-fn agent_view(sim: &Sim, vm_name: &str) -> AgentView {
-    let post = sim
-        .requests()
-        .into_iter()
-        .rev()
-        .filter(|r| r.method == "POST" && r.path == "/vm")
-        .map(|r| serde_json::from_str::<Value>(&r.body).expect("POST body"))
-        .find(|b| b["vm-name"] == vm_name)
-        .unwrap_or_else(|| panic!("no POST /vm for {vm_name}: {:?}", sim.requests()));
-    let (vm, vmi) = (
-        post["vm-uuid"].as_str().unwrap(),
-        post["vmi-uuid"].as_str().unwrap(),
-    );
-    let (code, oper) = sim.get_json(&format!("/vm/{vm}/{vmi}"));
-    assert_eq!(code, 200, "{oper}");
-    AgentView {
-        vm_uuid: vm.to_string(),
-        ip: oper[0]["ip-address"].as_str().unwrap().to_string(),
-        plen: oper[0]["plen"].as_u64().unwrap(),
-        mac: oper[0]["mac-address"].as_str().unwrap().to_string(),
-        gateway: oper[0]["gateway"].as_str().unwrap().to_string(),
-    }
 }
 
 impl Podman {

@@ -264,6 +264,44 @@ impl PluginDir {
 }
 
 // ---------------------------------------------------------------------------
+// The agent's side
+
+/// What the agent gave a pod's primary interface.
+#[derive(Debug, Clone)]
+pub struct AgentView {
+    pub vm_uuid: String,
+    pub ip: String,
+    pub plen: u64,
+    pub mac: String,
+    pub gateway: String,
+}
+
+/// The address the simulator handed to the VM `vm_name` (its latest POST).
+pub fn agent_view(sim: &super::Sim, vm_name: &str) -> AgentView {
+    let post = sim
+        .requests()
+        .into_iter()
+        .rev()
+        .filter(|r| r.method == "POST" && r.path == "/vm")
+        .map(|r| serde_json::from_str::<serde_json::Value>(&r.body).expect("POST body"))
+        .find(|b| b["vm-name"] == vm_name)
+        .unwrap_or_else(|| panic!("no POST /vm for {vm_name}: {:?}", sim.requests()));
+    let (vm, vmi) = (
+        post["vm-uuid"].as_str().unwrap(),
+        post["vmi-uuid"].as_str().unwrap(),
+    );
+    let (code, oper) = sim.get_json(&format!("/vm/{vm}/{vmi}"));
+    assert_eq!(code, 200, "{oper}");
+    AgentView {
+        vm_uuid: vm.to_string(),
+        ip: oper[0]["ip-address"].as_str().unwrap().to_string(),
+        plen: oper[0]["plen"].as_u64().unwrap(),
+        mac: oper[0]["mac-address"].as_str().unwrap().to_string(),
+        gateway: oper[0]["gateway"].as_str().unwrap().to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Leftovers
 
 /// The per-pod lock files under the node's state directory.
