@@ -2,7 +2,8 @@
 # Installs what tests, the demo and the benchmarks need (Debian 12), once.
 set -euo pipefail
 need=()
-for pkg in iproute2 util-linux iptables iputils-ping python3 gcc libc6-dev containernetworking-plugins golang-go golang-github-appc-cni-dev; do
+for pkg in iproute2 util-linux iptables iputils-ping python3 gcc libc6-dev containernetworking-plugins golang-go golang-github-appc-cni-dev \
+           podman containerd runc busybox-static python3-grpcio python3-grpc-tools; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

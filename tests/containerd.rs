@@ -496,12 +496,7 @@ impl Drop for Containerd {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let left: Vec<_> = self
-            .host
-            .kill_leftovers()
-            .into_iter()
-            .filter(|(_, comm)| !comm.starts_with("vrouter-agent"))
-            .collect();
+        let left = self.host.kill_leftovers();
         if !left.is_empty() {
             eprintln!("containerd: killed leftover processes {left:?}");
         }

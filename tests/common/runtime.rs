@@ -115,10 +115,15 @@ impl Host {
         out
     }
 
-    /// SIGKILLs, by pid, every process of [`Host::processes`] and returns
+    /// SIGKILLs, by pid, every process of [`Host::processes`] but the
+    /// agent simulator (its [`super::Sim`] handle stops it) and returns
     /// what it found.
     pub fn kill_leftovers(&self) -> Vec<(i32, String)> {
-        let found = self.processes();
+        let found: Vec<(i32, String)> = self
+            .processes()
+            .into_iter()
+            .filter(|(_, comm)| !comm.starts_with("vrouter-agent"))
+            .collect();
         for (pid, _) in &found {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(*pid),
