@@ -3,7 +3,8 @@
 set -euo pipefail
 need=()
 for pkg in iproute2 util-linux iptables iputils-ping python3 gcc libc6-dev containernetworking-plugins golang-go golang-github-appc-cni-dev \
-    gcc-aarch64-linux-gnu qemu-user-static; do
+           gcc-aarch64-linux-gnu qemu-user-static \
+           podman containerd runc busybox-static python3-grpcio python3-grpc-tools; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -409,6 +409,16 @@ fn bad_command_lines_are_refused() {
         &["--no-ipv4"],
         &["--networks", "2", "--network-names", "a"],
         &["--vm-uuid", "nope"],
+        &["--pod-uid", "k8s__ns1__web-1"],
+        &["--pod-uid", "k8s__ns1__web-1=nope"],
+        &["--pod-uid", "=0b1c0000-0000-4000-8000-0000000000aa"],
+        &[
+            "--pod-uid",
+            "k8s__a__b=0b1c0000-0000-4000-8000-0000000000aa",
+            "--pod-uid",
+            "k8s__a__b=0b1c0000-0000-4000-8000-0000000000bb",
+        ],
+        &["--pod-uid"],
         &["--bogus"],
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_vrouter-agent-sim"))
@@ -427,6 +437,61 @@ fn fixed_vm_uuid() {
     let uuid = "0B1C0000-0000-4000-8000-0000000000AA";
     let sim = Sim::start(&["--vm-uuid", uuid]);
     assert_eq!(provision(&sim)[0]["vm-uuid"], uuid.to_lowercase());
+}
+
+#[test]
+fn pod_uid_gives_each_named_pod_its_uid() {
+    require_root!();
+    common::enter_fresh_netns();
+    let (web, other_ns, fallback) = (
+        "0B1C0000-0000-4000-8000-0000000000A1",
+        "0b1c0000-0000-4000-8000-0000000000a2",
+        "0b1c0000-0000-4000-8000-0000000000a3",
+    );
+    let sim = Sim::start(&[
+        "--network-names",
+        "blue",
+        "--pod-uid",
+        &format!("{POD}={web}"),
+        "--pod-uid",
+        &format!("k8s__ns2__web-1={other_ns}"),
+        "--vm-uuid",
+        fallback,
+    ]);
+    let vmis = provision(&sim);
+    assert_eq!(vmis.len(), 2);
+    for v in &vmis {
+        assert_eq!(v["vm-uuid"], web.to_lowercase(), "every VMI of the pod");
+    }
+    let (_, v) = sim.get_json("/vm-cfg/k8s__ns2__web-1");
+    assert_eq!(v[0]["vm-uuid"], other_ns, "same pod name, other namespace");
+    let (_, v) = sim.get_json("/vm-cfg/k8s__ns1__web-2");
+    assert_eq!(v[0]["vm-uuid"], fallback, "unnamed pods keep --vm-uuid");
+    // The UID is the VM the agent binds and answers for.
+    let v = &vmis[0];
+    assert_eq!(post(&sim, &post_body(v, "tap0")).0, 200);
+    let (code, oper) = sim.get_json(&format!(
+        "/vm/{}/{}",
+        web.to_lowercase(),
+        v["id"].as_str().unwrap()
+    ));
+    assert_eq!(code, 200);
+    assert_eq!(oper[0]["instance-id"], web.to_lowercase());
+}
+
+#[test]
+fn pod_uid_names_only_its_pod() {
+    require_root!();
+    common::enter_fresh_netns();
+    let uid = "0b1c0000-0000-4000-8000-0000000000b1";
+    let sim = Sim::start(&["--pod-uid", &format!("k8s__ns9__web-1={uid}")]);
+    let a = provision(&sim);
+    let (_, b) = sim.get_json("/vm-cfg/k8s__ns1__web-2");
+    assert_ne!(a[0]["vm-uuid"], uid);
+    assert_ne!(b[0]["vm-uuid"], uid);
+    assert_ne!(a[0]["vm-uuid"], b[0]["vm-uuid"], "random UUIDs otherwise");
+    let (_, c) = sim.get_json("/vm-cfg/k8s__ns9__web-1");
+    assert_eq!(c[0]["vm-uuid"], uid);
 }
 
 #[test]

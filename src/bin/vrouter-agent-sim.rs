@@ -40,6 +40,9 @@ USAGE: vrouter-agent-sim [FLAGS]
   --nested               VMIs are VLAN sub-interfaces (vlan-id 100, 101, ...)
                          and GET /vm answers without a POST
   --vm-uuid UUID         VM UUID (pod UID) of every provisioned pod (default random)
+  --pod-uid VM=UUID      VM UUID of the pod whose VM name is VM (`cluster__ns__pod`),
+                         as kube-manager gives a pod's VM the pod's UID; repeatable,
+                         wins over --vm-uuid for that pod
   --record FILE          append one JSON line per request:
                          {\"seq\":N,\"method\":M,\"path\":P,\"body\":B,\"status\":S|null}
   --fault EP:KIND[=N]    misbehave on endpoint EP for the next N matching requests
@@ -138,6 +141,8 @@ struct Options {
     ipv6: bool,
     nested: bool,
     vm_uuid: Option<String>,
+    /// VM name -> VM UUID (lower case), from --pod-uid.
+    pod_uids: BTreeMap<String, String>,
     record: Option<String>,
     faults: Vec<Fault>,
     dataplane: bool,
@@ -152,6 +157,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         ipv6: false,
         nested: false,
         vm_uuid: None,
+        pod_uids: BTreeMap::new(),
         record: None,
         faults: Vec::new(),
         dataplane: false,
@@ -187,6 +193,19 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 let v = val()?;
                 o.vm_uuid =
                     Some(parse_uuid_strict(&v).ok_or(format!("--vm-uuid {v}: not a UUID"))?);
+            }
+            "--pod-uid" => {
+                let v = val()?;
+                let (name, uid) = v
+                    .split_once('=')
+                    .ok_or(format!("--pod-uid {v}: expected VM=UUID"))?;
+                let uid = parse_uuid_strict(uid).ok_or(format!("--pod-uid {v}: not a UUID"))?;
+                if name.is_empty() {
+                    return Err(format!("--pod-uid {v}: empty VM name"));
+                }
+                if o.pod_uids.insert(name.to_string(), uid).is_some() {
+                    return Err(format!("--pod-uid {v}: {name} given twice"));
+                }
             }
             "--record" => o.record = Some(val()?),
             "--fault" => o.faults.push(parse_fault(&val()?)?),
@@ -289,7 +308,7 @@ impl State {
             [c, n, p] => (c.to_string(), n.to_string(), p.to_string()),
             _ => ("k8s".to_string(), "default".to_string(), name.to_string()),
         };
-        let vm_uuid = match &self.opts.vm_uuid {
+        let vm_uuid = match self.opts.pod_uids.get(name).or(self.opts.vm_uuid.as_ref()) {
             Some(u) => u.clone(),
             None => self.uuid(),
         };
@@ -390,8 +409,9 @@ impl State {
         }
         if let Some(f) = self.record.as_mut() {
             let line = json!({"seq": self.seq, "method": req.method, "path": req.path, "body": req.body, "status": status});
-            // A failed record write must not take the simulator down.
-            let _ = writeln!(f, "{line}").and_then(|()| f.flush());
+            // One write(2) per line, so a reader never sees half of one; a
+            // failed write must not take the simulator down.
+            let _ = f.write_all(format!("{line}\n").as_bytes()).and_then(|()| f.flush());
         }
     }
 }

@@ -114,9 +114,7 @@ impl CniArgs {
                 "K8S_POD_NAMESPACE" if is_dns1123_label(value) => {
                     out.pod_namespace = Some(value.to_string())
                 }
-                "K8S_POD_NAME" if is_dns1123_subdomain(value) => {
-                    out.pod_name = Some(value.to_string())
-                }
+                "K8S_POD_NAME" if is_pod_name(value) => out.pod_name = Some(value.to_string()),
                 "K8S_POD_INFRA_CONTAINER_ID" => {
                     out.infra_container_id = Some(ContainerId::parse(value).map_err(|_| bad())?)
                 }
@@ -290,10 +288,12 @@ fn is_dns1123_label(s: &str) -> bool {
         && b.iter().all(|c| alnum(c) || *c == b'-')
 }
 
-/// RFC 1123 subdomain (pod names): at most 253 bytes of dot-separated
-/// labels; rejects `..`, leading and trailing dots, `/` and upper case.
-fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+/// A pod name: at most 253 bytes (Kubernetes' limit) of the CNI name rule
+/// `^[A-Za-z0-9][A-Za-z0-9_.-]*$`. Kubernetes names (RFC 1123 subdomains)
+/// pass, and so do the container names of podman (`pedantic_jennings`)
+/// and nerdctl; nothing that could leave a file name does.
+fn is_pod_name(s: &str) -> bool {
+    s.len() <= 253 && NetName::parse(s).is_ok()
 }
 
 #[cfg(test)]
@@ -461,10 +461,12 @@ mod tests {
         assert!(e.msg.contains("255"), "{}", e.msg);
         assert_eq!(CniArgs::parse("").unwrap(), CniArgs::default());
         assert!(CniArgs::parse("K8S_POD_NAME=a.b.c").is_ok());
+        assert!(CniArgs::parse("K8S_POD_NAME=pedantic_jennings").is_ok(), "podman");
         for bad in [
-            "K8S_POD_NAME=a..b",
             "K8S_POD_NAME=.a",
-            "K8S_POD_NAME=a_b",
+            "K8S_POD_NAME=-a",
+            "K8S_POD_NAME=a/b",
+            "K8S_POD_NAME=a b",
             "K8S_POD_NAME=a;K8S_POD_NAME=b",
         ] {
             assert_eq!(CniArgs::parse(bad).unwrap_err().code, 4, "{bad}");

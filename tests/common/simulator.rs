@@ -69,9 +69,14 @@ impl Sim {
         }
     }
 
-    /// Every request recorded so far.
+    /// Every request recorded so far. The simulator appends one line per
+    /// request while it runs: a last line without its newline is still
+    /// being written and is not counted yet.
     pub fn requests(&self) -> Vec<Rec> {
-        let text = std::fs::read_to_string(&self.record).unwrap_or_default();
+        let mut text = std::fs::read_to_string(&self.record).unwrap_or_default();
+        if !text.ends_with('\n') {
+            text.truncate(text.rfind('\n').map_or(0, |i| i + 1));
+        }
         text.lines()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).expect("record line is JSON");
