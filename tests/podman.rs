@@ -383,7 +383,9 @@ fn podman_run_rm_in_the_foreground() {
         .iter()
         .find_map(|r| r.path.strip_prefix("/vm-cfg/").map(String::from))
         .expect("a GET /vm-cfg");
-    let name = vm.strip_prefix("k8s__default__").expect("VM name of a podman container");
+    let name = vm
+        .strip_prefix("k8s__default__")
+        .expect("VM name of a podman container");
     assert!(name.contains('_'), "podman generated {name}");
     let agent = agent_view(&sim, &vm);
     std::fs::write(gate.join("go"), "").unwrap();

@@ -411,7 +411,9 @@ impl State {
             let line = json!({"seq": self.seq, "method": req.method, "path": req.path, "body": req.body, "status": status});
             // One write(2) per line, so a reader never sees half of one; a
             // failed write must not take the simulator down.
-            let _ = f.write_all(format!("{line}\n").as_bytes()).and_then(|()| f.flush());
+            let _ = f
+                .write_all(format!("{line}\n").as_bytes())
+                .and_then(|()| f.flush());
         }
     }
 }

@@ -461,7 +461,10 @@ mod tests {
         assert!(e.msg.contains("255"), "{}", e.msg);
         assert_eq!(CniArgs::parse("").unwrap(), CniArgs::default());
         assert!(CniArgs::parse("K8S_POD_NAME=a.b.c").is_ok());
-        assert!(CniArgs::parse("K8S_POD_NAME=pedantic_jennings").is_ok(), "podman");
+        assert!(
+            CniArgs::parse("K8S_POD_NAME=pedantic_jennings").is_ok(),
+            "podman"
+        );
         for bad in [
             "K8S_POD_NAME=.a",
             "K8S_POD_NAME=-a",

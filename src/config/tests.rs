@@ -403,14 +403,17 @@ fn defaults_match_the_table() {
     );
 }
 
-/// README.md carries the key table generated from [`KEYS`].
+/// README.md and docs/security.md carry the key table generated from
+/// [`KEYS`].
 #[test]
-fn readme_key_table_is_the_generated_one() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    assert!(
-        readme.contains(&keys_markdown()),
-        "README.md's key table differs from config::keys_markdown(); paste this:\n{}",
-        keys_markdown()
-    );
+fn docs_key_tables_are_the_generated_one() {
+    for doc in ["README.md", "docs/security.md"] {
+        let path = format!("{}/{doc}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(&keys_markdown()),
+            "{doc}'s key table differs from config::keys_markdown(); paste this:\n{}",
+            keys_markdown()
+        );
+    }
 }
