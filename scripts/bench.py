@@ -22,8 +22,12 @@ leaves the rest to the namespaces' end. Measured, in this order:
 Times are wall clock per exec, launcher included (the same for both). It
 prints a table with the goals ("ok" / "MISSED") and the same table as
 markdown for README (also written to BENCH_MD, default target/bench.md).
-Environment: BENCH_ROUNDS (rounds per row, default 40), BENCH_POPULATIONS
-(default "0,250,1000").
+Sequential calls wait BENCH_SETTLE_MS (default 20) before starting, so
+that the kernel's deferred work of the previous call (a deleted veth is
+torn down after DEL returns) is not charged to the next one, whichever
+plugin made it. Environment: BENCH_ROUNDS (rounds per row, default 40),
+BENCH_POPULATIONS (default "0,250,1000"), BENCH_BURST_ROUNDS (5),
+BENCH_GC_ROUNDS (3), BENCH_SETTLE_MS, BENCH_MD.
 """
 import json
 import os
@@ -38,6 +42,7 @@ BURST = 20
 BURST_ROUNDS = int(os.environ.get("BENCH_BURST_ROUNDS", "5"))
 GC_STALE = 50
 GC_ROUNDS = int(os.environ.get("BENCH_GC_ROUNDS", "3"))
+SETTLE = int(os.environ.get("BENCH_SETTLE_MS", "20")) / 1000
 OURS = sys.argv[1]
 WORK = sys.argv[2]
 SPAWN = sys.argv[3]
@@ -70,15 +75,12 @@ def run(binary, env, stdin, kind=None):
 
 
 def netns_add(names):
-    """Creates named namespaces with one `ip -batch` process."""
+    """Creates named namespaces with one `ip -batch` process. They are
+    never deleted during the run: destroying a namespace is deferred kernel
+    work that would slow whatever is measured next. They all go when the
+    private mount namespace of scripts/bench.sh ends."""
     if names:
         cmds = "".join(f"netns add bench-{n}\n" for n in names)
-        subprocess.run(["ip", "-batch", "-"], input=cmds.encode(), check=True)
-
-
-def netns_del(names):
-    if names:
-        cmds = "".join(f"netns del bench-{n}\n" for n in names)
         subprocess.run(["ip", "-batch", "-"], input=cmds.encode(), check=True)
 
 
@@ -163,18 +165,26 @@ def add_del_rounds(kinds, tag, rounds, nodes):
         order = kinds if i % 2 == 0 else list(reversed(kinds))
         for k in order:
             pod = pods[k][i]
+            time.sleep(SETTLE)
             res[k][0].append(call(k, "ADD", pod, nodes.get(k)))
+            time.sleep(SETTLE)
             res[k][1].append(call(k, "DEL", pod, nodes.get(k)))
-    netns_del([p for k in kinds for p in pods[k]])
     return res
 
 
 def interfaces(nodes_by_count):
-    """DEL/ADD of pods with 1, 4 and 8 interfaces (ours)."""
-    out = {}
-    for count, node in nodes_by_count.items():
-        res = add_del_rounds(["ours"], f"if{count}", ROUNDS // 2, {"ours": node})
-        out[count] = res["ours"]
+    """ADD/DEL of pods with 1, 4 and 8 interfaces (ours), round-robin so
+    that every count sees the same machine; {count: (adds, dels)}."""
+    rounds = ROUNDS // 2
+    pods = {c: [f"if{c}-{i}" for i in range(rounds)] for c in nodes_by_count}
+    netns_add([p for c in pods for p in pods[c]])
+    out = {c: ([], []) for c in nodes_by_count}
+    for i in range(rounds):
+        for c, node in nodes_by_count.items():
+            time.sleep(SETTLE)
+            out[c][0].append(call("ours", "ADD", pods[c][i], node))
+            time.sleep(SETTLE)
+            out[c][1].append(call("ours", "DEL", pods[c][i], node))
     return out
 
 
@@ -184,13 +194,14 @@ def burst(kind, node):
     for r in range(BURST_ROUNDS):
         pods = [f"burst{r}-{kind}-{i}" for i in range(BURST)]
         netns_add(pods)
+        time.sleep(SETTLE)
         t = time.perf_counter()
         wait_all([spawn(kind, "ADD", p, node) for p in pods])
         adds.append(time.perf_counter() - t)
+        time.sleep(SETTLE)
         t = time.perf_counter()
         wait_all([spawn(kind, "DEL", p, node) for p in pods])
         dels.append(time.perf_counter() - t)
-        netns_del(pods)
     return adds, dels
 
 
@@ -206,13 +217,18 @@ def gc(node):
         conf = json.dumps({"cniVersion": "1.1.0", "name": "contrail-k8s-cni", "type": "contrail-k8s-cni",
                            "cni.dev/valid-attachments": [{"containerID": f"c-{live}", "ifname": "eth0"}]})
         env = dict(BASE_ENV, CNI_COMMAND="GC", CONTRAIL_CNI_CONF_DIRS=f"{node.dir}/net.d")
+        time.sleep(SETTLE)
         times.append(run(OURS, env, conf, "ours"))
         left = os.listdir(f"{node.dir}/ports/vm")
         if left != [f"k8s__bench__{live}"]:
             fail(f"GC left {left}")
         call("ours", "DEL", live, node, record=False)
-        netns_del([live] + stale)
     return times
+
+
+def settle():
+    """Between phases: let deferred kernel work (veth teardown) finish."""
+    time.sleep(1)
 
 
 def populate(kind, node, start, end):
@@ -236,14 +252,20 @@ def report(nodes):
     node = nodes[1]
     t0 = time.time()
     ifs = interfaces(nodes)
-    b = {k: burst(k, node if k == "ours" else None) for k in ("ours", "ptp")}
+    settle()
+    b = {}
+    for k in ("ours", "ptp"):
+        b[k] = burst(k, node if k == "ours" else None)
+        settle()
     gct = gc(node)
+    settle()
     pops = {}
     have = 0
     for pop in POPULATIONS:
         populate("ours", node, have, pop)
         populate("ptp", None, have, pop)
         have = max(have, pop)
+        settle()
         pops[pop] = add_del_rounds(["ours", "ptp"], f"p{pop}", ROUNDS, {"ours": node})
     elapsed = time.time() - t0
 
