@@ -81,14 +81,15 @@ fn del_vm(ctx: &Ctx, vm: &VmName, delegate_ifname: Option<&IfName>) -> Result<()
     let mut errors = Vec::new();
     if !d.ours.is_empty() || !d.bad.is_empty() {
         let mut host = Socket::new().ctx("open netlink socket")?;
-        errors = teardown::remove(&mut host, &ctx.store, &d.ours, &d.bad);
-        // An unusable entry may have been a port file of ours (replaced by
-        // a FIFO, a symlink, garbage): the links' marks still tell.
-        if !d.bad.is_empty() {
-            if let Err(e) = teardown::remove_marked(&mut host, |c| *c == t.container_id) {
-                errors.push(e);
-            }
-        }
+        errors = if d.bad.is_empty() {
+            teardown::remove(&mut host, &ctx.store, &d.ours, &d.bad)
+        } else {
+            // An unusable entry may have been a port file of ours (replaced
+            // by a FIFO, a symlink, garbage): the links' marks still tell.
+            teardown::remove_swept(&mut host, &ctx.store, &d.ours, &d.bad, |c| {
+                *c == t.container_id
+            })
+        };
     }
     let own = |c: &ContainerId| *c == t.container_id;
     finish_vm(ctx, vm, subscription(&d.ours), &own);

@@ -1,19 +1,27 @@
 //! GC (CNI 1.1): remove the state of every attachment the runtime no longer
 //! lists in `cni.dev/valid-attachments`: host links, port files, the agent
-//! subscription, the Multus cache, and the lock file. Then a sweep by
-//! mark: host links marked for a container that is not listed go too,
-//! even when their port file is gone. Without the list nothing is removed
-//! (deleting every pod on absent input could not be undone), and a call
-//! from the meta plugin is ignored: its list is a tenant's configuration,
-//! not the runtime's view of the node.
+//! subscription, the Multus cache, and the lock file; and every host link
+//! marked for a container that is not listed, even when its port file is
+//! gone. All the links go in one kernel batch (per [`CHUNK`] pods). Without
+//! the list nothing is removed (deleting every pod on absent input could
+//! not be undone), and a call from the meta plugin is ignored: its list is
+//! a tenant's configuration, not the runtime's view of the node.
 
 use super::{del::subscription, GC_BUDGET};
 use super::{finish_vm, join_errors, plan, remove_multus_cache_if, teardown, Ctx, Request};
 use crate::cni::error::{Context, Error, Result};
 use crate::ids::{ContainerId, VmName};
 use crate::netlink::Socket;
+use crate::store::{BadFile, PodLock, PortFile, Ports};
 use log::{info, warn};
 use std::collections::HashSet;
+use std::time::Duration;
+
+/// Pods handled (and locked) at once: bounds the open lock files.
+const CHUNK: usize = 256;
+/// How long GC waits for one pod's lock: a pod whose ADD holds it for long
+/// must not stop the GC of the others.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 pub fn gc(req: &Request) -> Result<()> {
     let ctx = Ctx::new(req, GC_BUDGET);
@@ -28,17 +36,24 @@ pub fn gc(req: &Request) -> Result<()> {
     let keep: HashSet<&ContainerId> = valid.iter().map(|a| &a.container_id).collect();
     let mut host = Socket::new().ctx("open netlink socket")?;
     let mut errors = Vec::new();
+    // Only pods with something stale are locked (read again under the lock).
+    let candidates: Vec<VmName> = ctx
+        .store
+        .vm_names()?
+        .into_iter()
+        .filter(|vm| {
+            let d = ctx.store.read_ports(vm);
+            !plan::plan_gc(&d, &keep).ours.is_empty() || !d.bad.is_empty()
+        })
+        .collect();
     let mut removed = 0;
-    for vm in ctx.store.vm_names()? {
-        match gc_vm(&ctx, &mut host, &vm, &keep) {
-            Ok(n) => removed += n,
-            Err(e) => errors.push(e),
-        }
+    for chunk in candidates.chunks(CHUNK) {
+        removed += gc_pods(&ctx, &mut host, chunk, &keep, &mut errors);
     }
-    match teardown::remove_marked(&mut host, |c| !keep.contains(c)) {
-        Ok(0) => {}
-        Ok(n) => info!("GC: removed {n} marked host link(s) without a port file"),
-        Err(e) => errors.push(e),
+    if candidates.is_empty() {
+        // No port file is stale; marked links may still be.
+        let sweep = teardown::remove_swept(&mut host, &ctx.store, &[], &[], |c| !keep.contains(c));
+        errors.extend(sweep);
     }
     errors.extend(gc_debris(&ctx, &keep));
     info!(
@@ -48,22 +63,51 @@ pub fn gc(req: &Request) -> Result<()> {
     join_errors("GC", errors)
 }
 
-/// The stale attachments of one pod; returns how many went.
-fn gc_vm(ctx: &Ctx, host: &mut Socket, vm: &VmName, keep: &HashSet<&ContainerId>) -> Result<usize> {
-    let lock = lock(ctx, vm)?;
-    let ports = ctx.store.read_ports(vm);
-    let d = plan::plan_gc(&ports, keep);
-    for pf in &d.ours {
+/// The stale attachments of `vms`, with every stale marked link, in one
+/// batch; returns how many attachments went.
+fn gc_pods(
+    ctx: &Ctx,
+    host: &mut Socket,
+    vms: &[VmName],
+    keep: &HashSet<&ContainerId>,
+    errors: &mut Vec<Error>,
+) -> usize {
+    let mut locked: Vec<(VmName, PodLock, Ports)> = Vec::new();
+    for vm in vms {
+        match lock(ctx, vm) {
+            Ok(l) => locked.push((vm.clone(), l, ctx.store.read_ports(vm))),
+            Err(e) => errors.push(e),
+        }
+    }
+    let plans: Vec<plan::DelPlan> = locked
+        .iter()
+        .map(|(_, _, p)| plan::plan_gc(p, keep))
+        .collect();
+    let ports: Vec<&PortFile> = plans.iter().flat_map(|d| d.ours.iter().copied()).collect();
+    let bad: Vec<&BadFile> = plans.iter().flat_map(|d| d.bad.iter().copied()).collect();
+    for pf in &ports {
         info!(
-            "GC: removing {} of container {} ({vm})",
-            pf.port.host_ifname, pf.port.vm_id
+            "GC: removing {} of container {} ({})",
+            pf.port.host_ifname, pf.port.vm_id, pf.port.vm_name
         );
     }
-    let errors = teardown::remove(host, &ctx.store, &d.ours, &d.bad);
+    errors.extend(teardown::remove_swept(
+        host,
+        &ctx.store,
+        &ports,
+        &bad,
+        |c| !keep.contains(c),
+    ));
     let stale = |c: &ContainerId| !keep.contains(c);
-    finish_vm(ctx, vm, subscription(&d.ours), &stale);
-    lock.finish(&ctx.store);
-    join_errors(&format!("GC {vm}"), errors).map(|()| d.ours.len())
+    for ((vm, _, _), d) in locked.iter().zip(&plans) {
+        finish_vm(ctx, vm, subscription(&d.ours), &stale);
+    }
+    let n = ports.len();
+    drop(plans);
+    for (_, lock, _) in locked {
+        lock.finish(&ctx.store);
+    }
+    n
 }
 
 /// Multus caches and lock files of pods without state (an ADD killed
@@ -94,12 +138,8 @@ fn gc_debris(ctx: &Ctx, keep: &HashSet<&ContainerId>) -> Vec<Error> {
     errors
 }
 
-/// A pod's lock, waiting at most [`LOCK_WAIT`]: a pod whose ADD holds it
-/// for long must not stop the GC of the others.
-fn lock(ctx: &Ctx, vm: &VmName) -> Result<crate::store::PodLock> {
+/// A pod's lock, waiting at most [`LOCK_WAIT`].
+fn lock(ctx: &Ctx, vm: &VmName) -> Result<PodLock> {
     let wait = crate::deadline::Deadline::after(ctx.deadline.cap(LOCK_WAIT));
     ctx.store.lock_pod(vm, &wait)
 }
-
-/// How long GC waits for one pod's lock.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -6,16 +6,17 @@
 
 use super::plan;
 use crate::cni::error::{Context, Error, Result};
-use crate::ids::ContainerId;
-use crate::netlink::Socket;
+use crate::ids::{ContainerId, IfName};
+use crate::netlink::{Link, Socket};
 use crate::store::{BadFile, PortFile, Store};
 use crate::vif;
 use crate::vif::names::{owner, Owner};
 use log::{info, warn};
+use std::collections::HashMap;
 
-/// Removes `ports` (their links, then their files) and the unreadable
-/// entries `bad`. Every error is collected; as long as a link may still
-/// exist its port file is kept, so a retry can find it.
+/// Removes `ports` (their links, then their files) and the unusable entries
+/// `bad`, looking each link up by name. Every error is collected; as long
+/// as a link may still exist its port file is kept, so a retry finds it.
 pub fn remove(
     host: &mut Socket,
     store: &Store,
@@ -23,10 +24,57 @@ pub fn remove(
     bad: &[&BadFile],
 ) -> Vec<Error> {
     let mut errors = Vec::new();
+    let doomed = doomed_links(
+        ports,
+        |n| host.link_by_name(n).map_err(Error::from),
+        &mut errors,
+    );
+    finish(host, store, ports, bad, doomed, errors)
+}
+
+/// [`remove`] for many attachments at once (GC, or a DEL whose directory
+/// holds unusable entries), from one link dump, and also every host link
+/// whose mark names a container `swept` selects, port file or not: all of
+/// them in one kernel batch.
+pub fn remove_swept(
+    host: &mut Socket,
+    store: &Store,
+    ports: &[&PortFile],
+    bad: &[&BadFile],
+    swept: impl Fn(&ContainerId) -> bool,
+) -> Vec<Error> {
+    let mut errors = Vec::new();
+    let links = match host.links().ctx("list links") {
+        Ok(l) => l,
+        Err(e) => return vec![e],
+    };
+    let by_name: HashMap<&str, &Link> = links.iter().map(|l| (l.name.as_str(), l)).collect();
+    let mut doomed = doomed_links(
+        ports,
+        |n| Ok(by_name.get(n.as_str()).map(|l| (*l).clone())),
+        &mut errors,
+    );
+    for l in &links {
+        if let Owner::Container(c) = owner(&l.name, l.alias.as_deref(), l.group) {
+            if swept(&c) && !doomed.contains(&l.index) {
+                info!("removing {} marked for container {c}", l.name);
+                doomed.push(l.index);
+            }
+        }
+    }
+    finish(host, store, ports, bad, doomed, errors)
+}
+
+/// The indexes of the links of `ports` the plugin may delete.
+fn doomed_links(
+    ports: &[&PortFile],
+    mut link_of: impl FnMut(&IfName) -> Result<Option<Link>>,
+    errors: &mut Vec<Error>,
+) -> Vec<u32> {
     let mut doomed = Vec::with_capacity(ports.len());
     for pf in ports {
         let name = &pf.port.host_ifname;
-        match host.link_by_name(name) {
+        match link_of(name) {
             Ok(Some(l)) if plan::may_delete(pf, l.alias.as_deref(), l.group) => {
                 doomed.push(l.index)
             }
@@ -35,9 +83,21 @@ pub fn remove(
                 pf.port.vm_id, l.alias, l.group
             ),
             Ok(None) => {}
-            Err(e) => errors.push(Error::from(e).context(format!("look up {name}"))),
+            Err(e) => errors.push(e.context(format!("look up {name}"))),
         }
     }
+    doomed
+}
+
+/// Deletes `doomed` in one batch, then the port files and bad entries.
+fn finish(
+    host: &mut Socket,
+    store: &Store,
+    ports: &[&PortFile],
+    bad: &[&BadFile],
+    doomed: Vec<u32>,
+    mut errors: Vec<Error>,
+) -> Vec<Error> {
     if let Err(e) = vif::delete(host, &doomed) {
         errors.push(e);
         return errors;
@@ -72,28 +132,4 @@ pub fn remove_all(
     what: &str,
 ) -> Result<()> {
     super::join_errors(what, remove(host, store, ports, bad))
-}
-
-/// Deletes every host link whose mark names a container `which` selects
-/// (a sweep by mark: port files may be gone or corrupt). Returns how many.
-pub fn remove_marked(host: &mut Socket, which: impl Fn(&ContainerId) -> bool) -> Result<usize> {
-    let doomed: Vec<u32> = host
-        .links()
-        .ctx("list links")?
-        .into_iter()
-        .filter(|l| match owner(&l.name, l.alias.as_deref(), l.group) {
-            Owner::Container(c) => which(&c),
-            _ => false,
-        })
-        .inspect(|l| {
-            info!(
-                "removing {} ({})",
-                l.name,
-                l.alias.as_deref().unwrap_or_default()
-            )
-        })
-        .map(|l| l.index)
-        .collect();
-    vif::delete(host, &doomed)?;
-    Ok(doomed.len())
 }
