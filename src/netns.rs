@@ -106,31 +106,7 @@ fn open_current(sys: &impl Sys) -> netlink::Result<NetNs> {
 }
 
 fn open_checked(sys: &impl Sys, path: &str) -> netlink::Result<NetNs> {
-    let op = format!("open netns {path}");
-    let invalid = |text: String| Error::with_text(&op, libc::EINVAL, &text);
-    // O_PATH opens nothing: no driver `open`, no FIFO wait, no read. It
-    // follows symlinks, as it must for /proc/<pid>/ns/net (a magic link);
-    // the path comes from the runtime's environment, which is trusted.
-    let handle = sys
-        .open(path, OFlag::O_PATH)
-        .map_err(|e| Error::new(&op, e as i32))?;
-    let st = nix::sys::stat::fstat(handle.as_fd())
-        .map_err(|e| Error::new(&format!("fstat {path}"), e as i32))?;
-    if st.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFREG.bits() {
-        return Err(invalid(format!(
-            "{path} is {}, not a namespace file",
-            file_kind(st.st_mode)
-        )));
-    }
-    // setns() needs a real open file, and fstatfs() on an O_PATH fd needs
-    // Linux 3.12: reopen the very inode just checked through our own fd
-    // (no second lookup of `path`). A regular file opens without blocking.
-    let reopen = format!("/proc/self/fd/{}", handle.as_raw_fd());
-    let file = sys
-        .open(&reopen, OFlag::O_RDONLY | OFlag::O_NOCTTY)
-        .map_err(|e| Error::new(&format!("reopen {path} through {reopen}"), e as i32))?;
-    drop(handle);
-
+    let file = open_regular(sys, path)?;
     // A bind-mounted /run/netns/x that lost its namespace, or any other
     // regular file, is neither on nsfs (3.19+) nor on procfs (namespace
     // files before 3.19). Checking first keeps the ioctl below from
@@ -139,14 +115,53 @@ fn open_checked(sys: &impl Sys, path: &str) -> netlink::Result<NetNs> {
         .fs_type(file.as_fd())
         .map_err(|e| Error::new(&format!("fstatfs {path}"), e as i32))?;
     if fs != NSFS_MAGIC && fs != PROC_SUPER_MAGIC {
-        return Err(invalid(format!(
-            "{path} is not a namespace file (neither on nsfs nor on procfs)"
-        )));
+        return Err(invalid(
+            path,
+            format!("{path} is not a namespace file (neither on nsfs nor on procfs)"),
+        ));
     }
-
-    // The plugin's own namespace is the host's: configuring it as the pod
-    // would hand the host's routing to the pod's interface.
     let own = open_current(sys)?;
+    refuse_own(path, &file, &own, fs)?;
+    check_net_type(sys, path, &file, own)?;
+    Ok(NetNs {
+        file,
+        path: path.to_string(),
+    })
+}
+
+/// EINVAL for `path`, worded like the kernel's extended ack.
+fn invalid(path: &str, text: String) -> Error {
+    Error::with_text(&format!("open netns {path}"), libc::EINVAL, &text)
+}
+
+/// Opens `path` without blocking or side effects and returns a file
+/// `setns` accepts, when it is a regular file.
+fn open_regular(sys: &impl Sys, path: &str) -> netlink::Result<OwnedFd> {
+    // O_PATH opens nothing: no driver `open`, no FIFO wait, no read. It
+    // follows symlinks, as it must for /proc/<pid>/ns/net (a magic link);
+    // the path comes from the runtime's environment, which is trusted.
+    let handle = sys
+        .open(path, OFlag::O_PATH)
+        .map_err(|e| Error::new(&format!("open netns {path}"), e as i32))?;
+    let st = nix::sys::stat::fstat(handle.as_fd())
+        .map_err(|e| Error::new(&format!("fstat {path}"), e as i32))?;
+    if st.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFREG.bits() {
+        return Err(invalid(
+            path,
+            format!("{path} is {}, not a namespace file", file_kind(st.st_mode)),
+        ));
+    }
+    // setns() needs a real open file, and fstatfs() on an O_PATH fd needs
+    // Linux 3.12: reopen the very inode just checked through our own fd
+    // (no second lookup of `path`). A regular file opens without blocking.
+    let reopen = format!("/proc/self/fd/{}", handle.as_raw_fd());
+    sys.open(&reopen, OFlag::O_RDONLY | OFlag::O_NOCTTY)
+        .map_err(|e| Error::new(&format!("reopen {path} through {reopen}"), e as i32))
+}
+
+/// The plugin's own namespace is the host's: configuring it as the pod
+/// would hand the host's routing to the pod's interface.
+fn refuse_own(path: &str, file: &OwnedFd, own: &NetNs, fs: FsType) -> netlink::Result<()> {
     let (held, mine) = (
         nix::sys::stat::fstat(file.as_fd()),
         nix::sys::stat::fstat(own.fd()),
@@ -157,40 +172,43 @@ fn open_checked(sys: &impl Sys, path: &str) -> netlink::Result<NetNs> {
         // numbers) while st_dev depends on which /proc instance was used.
         let same_dev = fs == PROC_SUPER_MAGIC || held.st_dev == mine.st_dev;
         if same_dev && held.st_ino == mine.st_ino {
-            return Err(invalid(format!(
-                "{path} is the plugin's own network namespace (the host's), not a pod's"
-            )));
+            return Err(invalid(
+                path,
+                format!("{path} is the plugin's own network namespace (the host's), not a pod's"),
+            ));
         }
     }
+    Ok(())
+}
 
+/// NS_GET_NSTYPE must say CLONE_NEWNET; where the ioctl is missing, a
+/// setns into the namespace and straight back checks the type instead.
+fn check_net_type(sys: &impl Sys, path: &str, file: &OwnedFd, own: NetNs) -> netlink::Result<()> {
     match sys.ns_type(file.as_fd()) {
-        Ok(t) if t == libc::CLONE_NEWNET => {}
-        Ok(_) => {
-            return Err(invalid(format!(
-                "{path} is a namespace but not a network namespace"
-            )))
-        }
+        Ok(t) if t == libc::CLONE_NEWNET => Ok(()),
+        Ok(_) => Err(invalid(
+            path,
+            format!("{path} is a namespace but not a network namespace"),
+        )),
         // Before Linux 4.11 (ENOTTY), and under emulators that do not know
         // the ioctl (ENOSYS; EINVAL from some): let setns() check the type,
         // entering and leaving at once. Only these kernels pay for it.
         Err(Errno::ENOTTY | Errno::ENOSYS | Errno::EINVAL) => {
             log::debug!("NS_GET_NSTYPE unavailable: checking {path} with setns");
             match sys.setns(file.as_fd()) {
-                Ok(()) => drop(Restore(own)),
-                Err(Errno::EINVAL) => {
-                    return Err(invalid(format!(
-                        "{path} is not a network namespace (setns refused it)"
-                    )))
+                Ok(()) => {
+                    drop(Restore(own));
+                    Ok(())
                 }
-                Err(e) => return Err(Error::new(&format!("setns {path}"), e as i32)),
+                Err(Errno::EINVAL) => Err(invalid(
+                    path,
+                    format!("{path} is not a network namespace (setns refused it)"),
+                )),
+                Err(e) => Err(Error::new(&format!("setns {path}"), e as i32)),
             }
         }
-        Err(e) => return Err(Error::new(&format!("NS_GET_NSTYPE {path}"), e as i32)),
+        Err(e) => Err(Error::new(&format!("NS_GET_NSTYPE {path}"), e as i32)),
     }
-    Ok(NetNs {
-        file,
-        path: path.to_string(),
-    })
 }
 
 impl NetNs {
