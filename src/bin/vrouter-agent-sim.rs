@@ -194,19 +194,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 o.vm_uuid =
                     Some(parse_uuid_strict(&v).ok_or(format!("--vm-uuid {v}: not a UUID"))?);
             }
-            "--pod-uid" => {
-                let v = val()?;
-                let (name, uid) = v
-                    .split_once('=')
-                    .ok_or(format!("--pod-uid {v}: expected VM=UUID"))?;
-                let uid = parse_uuid_strict(uid).ok_or(format!("--pod-uid {v}: not a UUID"))?;
-                if name.is_empty() {
-                    return Err(format!("--pod-uid {v}: empty VM name"));
-                }
-                if o.pod_uids.insert(name.to_string(), uid).is_some() {
-                    return Err(format!("--pod-uid {v}: {name} given twice"));
-                }
-            }
+            "--pod-uid" => add_pod_uid(&mut o.pod_uids, &val()?)?,
             "--record" => o.record = Some(val()?),
             "--fault" => o.faults.push(parse_fault(&val()?)?),
             "--dataplane" => o.dataplane = true,
@@ -221,17 +209,38 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     if !o.ipv4 && !o.ipv6 {
         return Err("--no-ipv4 needs --ipv6".into());
     }
-    o.networks = match (count, names) {
+    o.networks = networks(count, names)?;
+    Ok(o)
+}
+
+/// `--pod-uid VM=UUID`: the UUID kube-manager gives pod `VM`'s VM.
+fn add_pod_uid(pod_uids: &mut BTreeMap<String, String>, v: &str) -> Result<(), String> {
+    let (name, uid) = v
+        .split_once('=')
+        .ok_or(format!("--pod-uid {v}: expected VM=UUID"))?;
+    let uid = parse_uuid_strict(uid).ok_or(format!("--pod-uid {v}: not a UUID"))?;
+    if name.is_empty() {
+        return Err(format!("--pod-uid {v}: empty VM name"));
+    }
+    if pod_uids.insert(name.to_string(), uid).is_some() {
+        return Err(format!("--pod-uid {v}: {name} given twice"));
+    }
+    Ok(())
+}
+
+/// The extra networks from `--networks N` and `--network-names A,B`.
+fn networks(count: Option<usize>, names: Option<Vec<String>>) -> Result<Vec<String>, String> {
+    let networks = match (count, names) {
         (Some(n), Some(names)) if n != names.len() => {
             return Err("--networks and --network-names disagree".into())
         }
         (_, Some(names)) => names,
         (n, None) => (1..=n.unwrap_or(0)).map(|i| format!("net{i}")).collect(),
     };
-    if o.networks.len() > 200 {
+    if networks.len() > 200 {
         return Err("at most 200 extra networks".into());
     }
-    Ok(o)
+    Ok(networks)
 }
 
 // ---------------------------------------------------------------------------
@@ -313,72 +322,9 @@ impl State {
             None => self.uuid(),
         };
         let total = self.opts.networks.len() + 1;
-        let mut vmis = Vec::new();
-        for index in 0..total {
-            let (network, ifname) = if index == 0 {
-                ("default".to_string(), None)
-            } else {
-                let spec = &self.opts.networks[index - 1];
-                match spec.split_once('=') {
-                    Some((n, i)) => (n.to_string(), Some(i.to_string())),
-                    None => (spec.clone(), None),
-                }
-            };
-            let id = self.uuid();
-            let host = self.next_host[index];
-            self.next_host[index] += 1;
-            let net = 32 + index as u8;
-            let v4 = |h: u32| Ipv4Addr::new(10, net, (h >> 8) as u8, h as u8);
-            let v6 = |h: u32| {
-                Ipv6Addr::new(0xfd00, 0, 0, index as u16, 0, 0, (h >> 16) as u16, h as u16)
-            };
-            let vlan_id = if self.opts.nested {
-                self.next_vlan += 1;
-                100 + (self.next_vlan - 1) % 3900
-            } else {
-                65535
-            };
-            let vn_name = if index == 0 {
-                format!("default-domain:{cluster}-default:{cluster}-default-pod-network")
-            } else {
-                format!("default-domain:{cluster}-{ns}:{network}")
-            };
-            let mac = format!(
-                "02:{}:{}:{}:{}:{}",
-                &id[0..2],
-                &id[2..4],
-                &id[4..6],
-                &id[6..8],
-                &id[9..11]
-            );
-            let mut annotations = vec![
-                format!("{{cluster:{cluster}}}"),
-                format!("{{index:{index}/{total}}}"),
-                "{kind:Pod}".to_string(),
-                format!("{{name:{pod_name}}}"),
-                format!("{{namespace:{ns}}}"),
-                format!("{{network:{network}}}"),
-                "{owner:k8s}".to_string(),
-                format!("{{project:{cluster}-{ns}}}"),
-            ];
-            annotations.extend(ifname.map(|i| format!("{{interface:{i}}}")));
-            vmis.push(Vmi {
-                id,
-                vn_id: self.vns[index].clone(),
-                vn_name,
-                mac,
-                vlan_id,
-                annotations,
-                index,
-                ip4: self.opts.ipv4.then(|| v4(host)),
-                gw4: v4(1),
-                dns4: v4(2),
-                ip6: self.opts.ipv6.then(|| v6(host)),
-                gw6: v6(1),
-                dns6: v6(2),
-                bound: None,
-            });
-        }
+        let mut vmis: Vec<Vmi> = (0..total)
+            .map(|index| self.new_vmi(index, total, [&cluster, &ns, &pod_name]))
+            .collect();
         // The agent orders /vm-cfg by VMI UUID; so do we.
         vmis.sort_by(|a, b| a.id.cmp(&b.id));
         self.pods.push(Pod {
@@ -388,6 +334,73 @@ impl State {
         });
         let last = self.pods.len() - 1;
         &mut self.pods[last]
+    }
+
+    /// VMI `index` of `total` of a new pod named `[cluster, ns, pod]`, with
+    /// the annotations kube-manager writes and the next free addresses.
+    fn new_vmi(&mut self, index: usize, total: usize, [cluster, ns, pod_name]: [&str; 3]) -> Vmi {
+        let (network, ifname) = if index == 0 {
+            ("default".to_string(), None)
+        } else {
+            let spec = &self.opts.networks[index - 1];
+            match spec.split_once('=') {
+                Some((n, i)) => (n.to_string(), Some(i.to_string())),
+                None => (spec.clone(), None),
+            }
+        };
+        let id = self.uuid();
+        let host = self.next_host[index];
+        self.next_host[index] += 1;
+        let net = 32 + index as u8;
+        let v4 = |h: u32| Ipv4Addr::new(10, net, (h >> 8) as u8, h as u8);
+        let v6 =
+            |h: u32| Ipv6Addr::new(0xfd00, 0, 0, index as u16, 0, 0, (h >> 16) as u16, h as u16);
+        let vlan_id = if self.opts.nested {
+            self.next_vlan += 1;
+            100 + (self.next_vlan - 1) % 3900
+        } else {
+            65535
+        };
+        let vn_name = if index == 0 {
+            format!("default-domain:{cluster}-default:{cluster}-default-pod-network")
+        } else {
+            format!("default-domain:{cluster}-{ns}:{network}")
+        };
+        let mac = format!(
+            "02:{}:{}:{}:{}:{}",
+            &id[0..2],
+            &id[2..4],
+            &id[4..6],
+            &id[6..8],
+            &id[9..11]
+        );
+        let mut annotations = vec![
+            format!("{{cluster:{cluster}}}"),
+            format!("{{index:{index}/{total}}}"),
+            "{kind:Pod}".to_string(),
+            format!("{{name:{pod_name}}}"),
+            format!("{{namespace:{ns}}}"),
+            format!("{{network:{network}}}"),
+            "{owner:k8s}".to_string(),
+            format!("{{project:{cluster}-{ns}}}"),
+        ];
+        annotations.extend(ifname.map(|i| format!("{{interface:{i}}}")));
+        Vmi {
+            id,
+            vn_id: self.vns[index].clone(),
+            vn_name,
+            mac,
+            vlan_id,
+            annotations,
+            index,
+            ip4: self.opts.ipv4.then(|| v4(host)),
+            gw4: v4(1),
+            dns4: v4(2),
+            ip6: self.opts.ipv6.then(|| v6(host)),
+            gw6: v6(1),
+            dns6: v6(2),
+            bound: None,
+        }
     }
 
     /// The first fault for `ep` (None: an unmatched request) with requests
