@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reader of the plugin's port files, following agent-api.md §7.
+"""Independent reader of the plugin's port files, following docs/agent-api.md §7.
 
 Written from the contract, not from store.rs: it loads a config directory the
 way `ReloadAllPorts` does and checks what the agent and the operator need.

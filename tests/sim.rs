@@ -1,4 +1,4 @@
-//! The simulator on the wire, checked against agent-api.md with raw HTTP
+//! The simulator on the wire, checked against docs/agent-api.md with raw HTTP
 //! (no plugin code involved): status lines, headers, routes, POST
 //! validation, subscriptions, faults, recording, keep-alive, data plane.
 
@@ -218,7 +218,7 @@ fn get_vm_needs_a_matching_post_and_delete_unbinds() {
     assert_eq!(sim.get_json(&format!("/vm/{vm}")).0, 404);
     assert_eq!(sim.get_json(&format!("/vm/{vm}/{}", id(0))).0, 404);
 
-    // A POST with another VN is stored but never binds (agent-api.md §4).
+    // A POST with another VN is stored but never binds (docs/agent-api.md §4).
     let mut wrong: Value = serde_json::from_str(&post_body(&vmis[0], "tapA")).unwrap();
     wrong["vn-uuid"] = Value::from("00000000-0000-4000-8000-000000000000");
     assert_eq!(post(&sim, &wrong.to_string()).0, 200);

@@ -667,7 +667,7 @@ fn get_vm(st: &State, vm: &str, vmi: Option<&str>) -> (u16, String) {
     let nested = st.opts.nested;
     match vmi {
         // Form 2: the VM part only has to be a non-nil UUID; the VMI is
-        // looked up on its own (agent-api.md §6).
+        // looked up on its own (docs/agent-api.md §6).
         Some(vmi) => {
             if vm == "00000000-0000-0000-0000-000000000000" {
                 return not_found();
@@ -865,7 +865,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
             return Err(bad("eof in headers"));
         };
         if h.is_empty() {
-            // The query string is not part of the match (agent-api.md §1).
+            // The query string is not part of the match (docs/agent-api.md §1).
             let path = target.split('?').next().unwrap_or_default().to_string();
             let mut body = vec![0; length];
             r.read_exact(&mut body)?;
