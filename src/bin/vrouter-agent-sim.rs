@@ -1,4 +1,4 @@
-//! vRouter agent simulator: the agent's port-IPC REST API (agent-api.md) as
+//! vRouter agent simulator: the agent's port-IPC REST API (docs/agent-api.md) as
 //! the CNI plugin sees it, for tests and `make demo`.
 //!
 //! It behaves like the agent plus kube-manager: the first `GET /vm-cfg/<name>`
