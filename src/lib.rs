@@ -13,4 +13,6 @@ pub mod netlink;
 pub mod netns;
 pub mod plugin;
 pub mod store;
+#[cfg(test)]
+mod testutil;
 pub mod vif;

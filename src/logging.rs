@@ -184,17 +184,13 @@ fn rotate(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
     use std::os::unix::fs::PermissionsExt;
-
-    fn tmp(tag: &str) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("ccni-log-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        p
-    }
 
     #[test]
     fn rotation_shifts_and_drops_the_oldest() {
-        let dir = tmp("rot");
+        let t = TempDir::new("log-rot");
+        let dir = t.path();
         let log = dir.join("sub/cni.log");
         for round in 0..5 {
             let mut f = open(&log, 10, 3).unwrap();
@@ -208,13 +204,12 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&log), 0o600);
         assert_eq!(mode(log.parent().unwrap()), 0o700);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn planted_symlinks_and_fifos_are_not_followed() {
-        let dir = tmp("planted");
-        std::fs::create_dir_all(&dir).unwrap();
+        let t = TempDir::new("log-planted");
+        let dir = t.path();
         let decoy = dir.join("decoy");
         std::fs::write(&decoy, "keep").unwrap();
         let log = dir.join("cni.log");
@@ -233,7 +228,6 @@ mod tests {
             "a FIFO neither blocks nor is used"
         );
         assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "keep");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -247,7 +241,8 @@ mod tests {
 
     #[test]
     fn no_rotation_below_the_limit_or_when_disabled() {
-        let dir = tmp("norot");
+        let t = TempDir::new("log-norot");
+        let dir = t.path();
         let log = dir.join("cni.log");
         for _ in 0..3 {
             writeln!(open(&log, 0, 3).unwrap(), "line").unwrap();
@@ -255,6 +250,5 @@ mod tests {
         writeln!(open(&log, 1 << 20, 3).unwrap(), "line").unwrap();
         assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 4);
         assert!(!numbered(&log, 1).exists());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,35 +1,23 @@
 use super::*;
+use crate::testutil::TempDir;
 use std::os::unix::fs::PermissionsExt;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A temp dir holding node configuration files; removed on drop.
-struct Dir(PathBuf);
+/// A temp dir holding node configuration files; removed on drop (the
+/// `TempDir` is held for that).
+struct Dir(PathBuf, #[allow(dead_code)] TempDir);
 
 impl Dir {
     fn new(files: &[(&str, &str)]) -> Dir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "ccni-config-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
+        let t = TempDir::new("config");
         for (name, body) in files {
-            let f = p.join(name);
+            let f = t.path().join(name);
             std::fs::write(&f, body).unwrap();
             std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
-        Dir(p)
+        Dir(t.path().to_path_buf(), t)
     }
     fn load(&self, stdin: &str) -> Result<(NetConf, Vec<String>)> {
         load_from(stdin.as_bytes(), std::slice::from_ref(&self.0))
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -14,44 +14,8 @@ use super::*;
 use crate::netns::NetNs;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
-use std::process::Command;
 
-fn root_or_skip() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "this test needs root and CI=true: refusing to skip"
-    );
-    eprintln!("SKIPPED: needs root (real-kernel test)");
-    false
-}
-
-/// Root check, then the calling thread moves into a fresh network
-/// namespace with `lo` up. False: skip the test.
-fn setup() -> bool {
-    if !root_or_skip() {
-        return false;
-    }
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-    run_ok("ip", &["link", "set", "lo", "up"]);
-    true
-}
-
-fn run_ok(prog: &str, args: &[&str]) -> String {
-    let out = Command::new(prog)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{prog}: {e}"));
-    assert!(
-        out.status.success(),
-        "{prog} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::testutil::{run_ok, setup};
 
 /// `ip <args>` in the calling thread's namespace.
 fn ip(args: &[&str]) -> String {

@@ -315,18 +315,14 @@ pub fn is_stale_tmp(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::TempDir;
     use std::os::unix::fs::PermissionsExt;
-
-    fn tmp(tag: &str) -> std::path::PathBuf {
-        let p = std::env::temp_dir().join(format!("ccni-dirfd-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        p
-    }
 
     #[test]
     fn nothing_follows_a_symlink_or_blocks_on_a_fifo() {
-        let root = tmp("planted");
-        let d = DirFd::create(&root).unwrap();
+        let t = TempDir::new("dirfd-planted");
+        let root = t.path();
+        let d = DirFd::create(root).unwrap();
         let decoy = root.join("decoy");
         std::fs::create_dir(&decoy).unwrap();
         std::fs::write(decoy.join("f"), "keep").unwrap();
@@ -344,13 +340,13 @@ mod tests {
         assert_eq!(std::fs::read_to_string(decoy.join("f")).unwrap(), "keep");
         let mode = std::fs::metadata(&decoy).unwrap().permissions().mode() & 0o777;
         assert_ne!(mode, 0o700, "the decoy was not chmodded");
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn atomic_writes_are_0600_and_leave_no_temporary() {
-        let root = tmp("write");
-        let d = DirFd::create(&root).unwrap();
+        let t = TempDir::new("dirfd-write");
+        let root = t.path();
+        let d = DirFd::create(root).unwrap();
         let sub = d.private_dir("vm").unwrap();
         for durable in [true, false] {
             sub.write_atomic("x", b"data", durable).unwrap();
@@ -365,7 +361,6 @@ mod tests {
         assert!(sub.unlink("x").unwrap());
         assert!(!sub.unlink("x").unwrap());
         assert!(d.rmdir("vm").unwrap());
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -7,30 +7,15 @@
 
 #![allow(dead_code)]
 
+#[path = "../../src/testutil.rs"]
+mod testutil;
+#[allow(unused_imports)]
+pub use testutil::{enter_fresh_netns, is_root, root_or_skip, run_ok, setup, TempDir};
+
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-
-pub fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// False (the test should return, skipped) when not root, after saying so;
-/// a failure under `CI=true`, where a silent skip would hide regressions.
-pub fn root_or_skip() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "this test needs root and CI=true: refusing to skip"
-    );
-    eprintln!("SKIPPED: needs root (real-kernel test)");
-    false
-}
 
 /// Returns from the test unless [`root_or_skip`] says it can run.
 #[macro_export]
@@ -42,28 +27,12 @@ macro_rules! require_root {
     };
 }
 
-/// The start of every real-kernel test: [`root_or_skip`], then the calling
-/// thread moves into a fresh network namespace, its "host".
-pub fn setup() -> bool {
-    if !root_or_skip() {
-        return false;
-    }
-    enter_fresh_netns();
-    true
-}
-
 /// The host-side `tap…` links in the calling thread's namespace.
 pub fn taps() -> Vec<String> {
     link_names()
         .into_iter()
         .filter(|n| n.starts_with("tap"))
         .collect()
-}
-
-/// Moves the calling thread into a fresh network namespace and brings `lo` up.
-pub fn enter_fresh_netns() {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-    run_ok("ip", &["link", "set", "lo", "up"]);
 }
 
 /// A network namespace kept alive by an open file only: nothing to unmount,
@@ -108,20 +77,6 @@ pub fn ip(args: &[&str]) -> String {
     run_ok("ip", args)
 }
 
-/// Runs a command, panics with its stderr when it fails, returns stdout.
-pub fn run_ok(prog: &str, args: &[&str]) -> String {
-    let out = Command::new(prog)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{prog}: {e}"));
-    assert!(
-        out.status.success(),
-        "{prog} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Names of the links in the calling thread's namespace (`lo` excluded).
 pub fn link_names() -> Vec<String> {
     link_names_from(&ip(&["-o", "link", "show"]))
@@ -134,32 +89,6 @@ pub fn link_names_from(out: &str) -> Vec<String> {
         .map(|n| n.split('@').next().unwrap_or(n).to_string())
         .filter(|n| n != "lo")
         .collect()
-}
-
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "ccni-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 // ---------------------------------------------------------------------------
