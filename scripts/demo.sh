@@ -8,50 +8,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ ${DEMO_INNER:-} != 1 ]]; then
-    cargo build --release --quiet
-    export DEMO_INNER=1
-    if [[ $(id -u) -eq 0 ]]; then
-        exec unshare --net --mount --propagation private "$0" "$@"
-    fi
-    exec unshare --user --map-root-user --net --mount --propagation private "$0" "$@"
-fi
+source scripts/lib.sh
+[[ ${DEMO_INNER:-} == 1 ]] || cargo build --release --quiet
+enter_private_namespaces DEMO_INNER "$@"
 
 bin=target/release/contrail-k8s-cni
-sim=target/release/vrouter-agent-sim
 work=$(mktemp -d /tmp/contrail-demo.XXXXXX)
-sim_pid=""
+SIM_PID=""
 cleanup() {
-    [[ -n $sim_pid ]] && kill "$sim_pid" 2>/dev/null || true
+    [[ -n $SIM_PID ]] && kill "$SIM_PID" 2>/dev/null || true
     ip netns del demo-pod 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-ip link set lo up
-# `ip netns add` needs a writable /run/netns: a tmpfs in our mount namespace
-# (on /run itself when /run/netns cannot be created, as in a user namespace).
-if [[ -d /run/netns ]] || mkdir -p /run/netns 2>/dev/null; then
-    mount -t tmpfs tmpfs /run/netns
-else
-    mount -t tmpfs tmpfs /run && mkdir -p /run/netns
-fi
+private_netns_dir
 ip netns add demo-pod
 
 # The node file: where state and logs go (here, a temporary directory).
-mkdir -p "$work/net.d"
-cat > "$work/net.d/10-contrail.conf" <<JSON
-{"cniVersion":"1.0.0","name":"contrail-k8s-cni","type":"contrail-k8s-cni",
- "contrail":{"config-dir":"$work/ports/vm","log-file":"$work/cni.log","log-level":"debug"}}
-JSON
-export CONTRAIL_CNI_CONF_DIRS="$work/net.d"
+write_node_file "$work" debug
 stdin='{"cniVersion":"1.0.0","name":"contrail-k8s-cni","type":"contrail-k8s-cni"}'
 
 step "vRouter agent simulator on 127.0.0.1:9091 (with data plane)"
-"$sim" --listen 127.0.0.1:9091 --dataplane --record "$work/requests.jsonl" > "$work/sim.out" 2>&1 &
-sim_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
+start_sim "$work/sim.out" --listen 127.0.0.1:9091 --dataplane --record "$work/requests.jsonl"
 cat "$work/sim.out"
 
 export CNI_CONTAINERID=demo-$$ CNI_NETNS=/run/netns/demo-pod CNI_IFNAME=eth0 CNI_PATH=/opt/cni/bin
