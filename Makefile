@@ -19,9 +19,7 @@ static-arm64:
 deps:
 	scripts/deps.sh
 
-test: deps
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+test: deps lint
 	cargo test --no-fail-fast
 	scripts/test-arm64.sh
 

@@ -100,12 +100,6 @@ impl From<std::io::Error> for Error {
     }
 }
 
-impl From<crate::netlink::Error> for Error {
-    fn from(e: crate::netlink::Error) -> Self {
-        Error::new(code::KERNEL, e.to_string())
-    }
-}
-
 /// Adds context to any error that converts into [`Error`].
 pub trait Context<T> {
     fn ctx(self, ctx: impl fmt::Display) -> Result<T>;

@@ -11,7 +11,6 @@
 
 use super::message::{ifinfomsg, MsgBuilder};
 use super::*;
-use crate::netns::NetNs;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
 
@@ -66,7 +65,14 @@ impl Pod {
     }
 
     fn socket(&self) -> Socket {
-        NetNs::open(&self.path).unwrap().socket().unwrap()
+        // A socket stays in the namespace of the thread that opened it.
+        let ns = self.file.try_clone().unwrap();
+        std::thread::spawn(move || {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            Socket::new().unwrap()
+        })
+        .join()
+        .unwrap()
     }
 }
 

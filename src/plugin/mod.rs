@@ -177,6 +177,14 @@ fn remove_multus_cache_if(
     }
 }
 
+/// A failed kernel operation is CNI error 100, with the operation, the
+/// errno and the kernel's text.
+impl From<crate::netlink::Error> for Error {
+    fn from(e: crate::netlink::Error) -> Self {
+        Error::new(crate::cni::error::code::KERNEL, e.to_string())
+    }
+}
+
 /// Joins the errors of a best-effort sequence into one error.
 fn join_errors(what: &str, errors: Vec<Error>) -> Result<()> {
     let Some(first) = errors.first() else {
