@@ -444,6 +444,24 @@ pub fn defaults_object() -> Object {
         .collect()
 }
 
+/// Validates a `contrail` object the way the node configuration's is
+/// applied (every key, by the setters ADD uses) and returns the effective
+/// configuration: built-in defaults overridden by `obj`. A bad value is code
+/// 7 naming the key; unknown keys are ignored, as everywhere (`install`
+/// refuses them itself).
+pub fn validate_contrail(obj: &Object) -> Result<Contrail> {
+    let mut c = Contrail::default();
+    c.apply_node(obj)?;
+    Ok(c)
+}
+
+/// True for a file name the plugin reads as node configuration when it is
+/// in a node directory (`*contrail.conf`, `*tf-cni.conf`,
+/// `*contrail*.conflist`).
+pub fn is_node_file_name(name: &str) -> bool {
+    node_kind(name).is_some()
+}
+
 /// One entry of `cni.dev/valid-attachments`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
