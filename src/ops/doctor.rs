@@ -278,10 +278,12 @@ fn iface(
     }
 }
 
+/// Findings of one check: what, and how bad.
+type Findings = Vec<(Status, String)>;
+
 /// Checks `interfaces`, `agent-vmis` and `netns` from the pods.
 fn pod_findings(r: &mut Report, agent_up: bool) {
     let (mut links, mut vmis, mut netns) = (Vec::new(), Vec::new(), Vec::new());
-    let mut unchecked_links = false;
     for p in &r.pods {
         if !p.netns_exists {
             let what = format!(
@@ -291,69 +293,79 @@ fn pod_findings(r: &mut Report, agent_up: bool) {
             netns.push((Status::Problem, what));
         }
         for f in &p.ifaces {
-            let of = format!("{} of {} ({})", f.host, p.vm, f.ifname);
-            match &f.link {
-                LinkState::NotChecked => unchecked_links = true,
-                LinkState::Missing => links.push((
-                    Status::Problem,
-                    format!("port file {}: host link {} is gone", f.port_file, f.host),
-                )),
-                LinkState::Present { up, marked, alias } => {
-                    if !marked {
-                        let why = format!(
-                            "host link {of} is not marked for container {} (alias {alias:?})",
-                            p.container
-                        );
-                        links.push((Status::Problem, why));
-                    }
-                    if !up {
-                        links.push((Status::Problem, format!("host link {of} is down")));
-                    }
-                }
-            }
-            match &f.agent {
-                AgentState::Knows => {}
-                AgentState::Unknown => vmis.push((
-                    Status::Problem,
-                    format!(
-                        "the agent does not know VMI {} of {} ({})",
-                        f.vmi, p.vm, f.ifname
-                    ),
-                )),
-                AgentState::NotChecked(_) if !agent_up => {}
-                AgentState::NotChecked(why) => vmis.push((
-                    Status::Error,
-                    format!("VMI {} of {}: not checked: {why}", f.vmi, p.vm),
-                )),
+            link_state_findings(p, f, &mut links);
+            if agent_up {
+                agent_findings(p, f, &mut vmis);
             }
         }
     }
-    if !agent_up && r.pods.iter().any(|p| !p.ifaces.is_empty()) {
-        vmis.push((
-            Status::Error,
-            "not checked: the agent is not reachable".into(),
-        ));
-    }
-    if unchecked_links {
-        links.push((Status::Error, "host links not checked (no netlink)".into()));
-    }
     let n: usize = r.pods.iter().map(|p| p.ifaces.len()).sum();
+    if !agent_up && n > 0 {
+        let why = "not checked: the agent is not reachable";
+        vmis.push((Status::Error, why.into()));
+    }
     let pods = r.pods.len();
-    r.category(
-        "interfaces",
-        links,
-        format!("{pods} pod(s), {n} interface(s): every host link is there, up and marked"),
-    );
+    let all_links =
+        format!("{pods} pod(s), {n} interface(s): every host link is there, up and marked");
+    let unchecked = r
+        .pods
+        .iter()
+        .flat_map(|p| &p.ifaces)
+        .any(|f| f.link == LinkState::NotChecked);
+    // Without netlink, "host-links" already says why.
+    if !unchecked {
+        r.category("interfaces", links, all_links);
+    }
     let known = match n {
         0 => "no VMI to ask about".to_string(),
         n => format!("the agent knows all {n} VMI(s)"),
     };
     r.category("agent-vmis", vmis, known);
-    r.category(
-        "netns",
-        netns,
-        format!("the netns of all {pods} pod(s) exist"),
-    );
+    let all_netns = format!("the netns of all {pods} pod(s) exist");
+    r.category("netns", netns, all_netns);
+}
+
+/// The host link of interface `f`: there, marked for the pod's container
+/// and up.
+fn link_state_findings(p: &Pod, f: &Iface, out: &mut Findings) {
+    let of = format!("{} of {} ({})", f.host, p.vm, f.ifname);
+    match &f.link {
+        LinkState::NotChecked => {}
+        LinkState::Missing => out.push((
+            Status::Problem,
+            format!("port file {}: host link {} is gone", f.port_file, f.host),
+        )),
+        LinkState::Present { up, marked, alias } => {
+            if !marked {
+                let why = format!(
+                    "host link {of} is not marked for container {} (alias {alias:?})",
+                    p.container
+                );
+                out.push((Status::Problem, why));
+            }
+            if !up {
+                out.push((Status::Problem, format!("host link {of} is down")));
+            }
+        }
+    }
+}
+
+/// Does the agent know the VMI of interface `f`?
+fn agent_findings(p: &Pod, f: &Iface, out: &mut Findings) {
+    match &f.agent {
+        AgentState::Knows => {}
+        AgentState::Unknown => out.push((
+            Status::Problem,
+            format!(
+                "the agent does not know VMI {} of {} ({})",
+                f.vmi, p.vm, f.ifname
+            ),
+        )),
+        AgentState::NotChecked(why) => out.push((
+            Status::Error,
+            format!("VMI {} of {}: not checked: {why}", f.vmi, p.vm),
+        )),
+    }
 }
 
 /// Check `links`: host links marked by the plugin (or pending their mark)
@@ -392,25 +404,34 @@ fn link_findings(r: &mut Report, vms: &[(VmName, Ports)], links: Option<&[Link]>
     );
 }
 
-/// Checks `vm-dirs`, `multus-caches`, `lock-files` and `corrupt-files`.
+/// Checks `vm-dirs` and `corrupt-files` (unless the listing failed, which
+/// is reported already), `multus-caches` and `lock-files`.
 fn debris_findings(r: &mut Report, store: &Store, vms: &[(VmName, Ports)]) {
     let config_dir = store.config_dir().display().to_string();
-    let mut empty = Vec::new();
-    let mut corrupt = Vec::new();
+    let (mut empty, mut corrupt) = (Vec::new(), Vec::new());
     for (vm, ports) in vms {
         if ports.good.is_empty() && ports.bad.is_empty() {
-            empty.push((
-                Status::Problem,
-                format!("VM directory {config_dir}/{vm} holds no port file"),
-            ));
+            let what = format!("VM directory {config_dir}/{vm} holds no port file");
+            empty.push((Status::Problem, what));
         }
         for b in &ports.bad {
-            corrupt.push((
-                Status::Problem,
-                format!("{config_dir}/{vm}/{}: {}", b.name, b.reason),
-            ));
+            let what = format!("{config_dir}/{vm}/{}: {}", b.name, b.reason);
+            corrupt.push((Status::Problem, what));
         }
     }
+    if !r.checks.iter().any(|c| c.name == "vm-dirs") {
+        r.category("vm-dirs", empty, "no empty VM directory".into());
+        r.category("corrupt-files", corrupt, "no corrupt port file".into());
+    }
+    let (caches, locks) = orphans(store, vms);
+    let none = "no Multus cache without port files";
+    r.category("multus-caches", caches, none.into());
+    r.category("lock-files", locks, "no lock file without state".into());
+}
+
+/// Multus caches of pods without port files, lock files of pods without
+/// state (what GC removes).
+fn orphans(store: &Store, vms: &[(VmName, Ports)]) -> (Findings, Findings) {
     let with_ports: HashSet<&VmName> = vms
         .iter()
         .filter(|(_, p)| !p.good.is_empty())
@@ -422,10 +443,9 @@ fn debris_findings(r: &mut Report, store: &Store, vms: &[(VmName, Ports)]) {
             .into_iter()
             .filter(|vm| !with_ports.contains(vm))
             .map(|vm| {
-                (
-                    Status::Problem,
-                    format!("Multus cache {root}/{MULTUS_DIR}/{vm}: the pod has no port file"),
-                )
+                let what =
+                    format!("Multus cache {root}/{MULTUS_DIR}/{vm}: the pod has no port file");
+                (Status::Problem, what)
             })
             .collect(),
         Err(e) => vec![(Status::Error, e.msg)],
@@ -435,23 +455,11 @@ fn debris_findings(r: &mut Report, store: &Store, vms: &[(VmName, Ports)]) {
             .into_iter()
             .filter(|vm| !store.has_state(vm))
             .map(|vm| {
-                (
-                    Status::Problem,
-                    format!("lock file {root}/{LOCK_DIR}/{vm}: the pod has no state"),
-                )
+                let what = format!("lock file {root}/{LOCK_DIR}/{vm}: the pod has no state");
+                (Status::Problem, what)
             })
             .collect(),
         Err(e) => vec![(Status::Error, e.msg)],
     };
-    // A listing that failed is already reported as an error.
-    if !r.checks.iter().any(|c| c.name == "vm-dirs") {
-        r.category("vm-dirs", empty, "no empty VM directory".into());
-        r.category("corrupt-files", corrupt, "no corrupt port file".into());
-    }
-    r.category(
-        "multus-caches",
-        caches,
-        "no Multus cache without port files".into(),
-    );
-    r.category("lock-files", locks, "no lock file without state".into());
+    (caches, locks)
 }
