@@ -455,11 +455,22 @@ pub fn validate_contrail(obj: &Object) -> Result<Contrail> {
     Ok(c)
 }
 
-/// True for a file name the plugin reads as node configuration when it is
-/// in a node directory (`*contrail.conf`, `*tf-cni.conf`,
-/// `*contrail*.conflist`).
-pub fn is_node_file_name(name: &str) -> bool {
-    node_kind(name).is_some()
+/// The names in `dir` the plugin reads as node configuration
+/// (`*contrail.conf`, `*tf-cni.conf`, `*contrail*.conflist`), in the order
+/// it tries them (lexical).
+pub fn node_file_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    Ok(node_files(dir)?.into_iter().map(|(n, _)| n).collect())
+}
+
+/// [`node_file_names`] with the kind of each.
+fn node_files(dir: &Path) -> std::io::Result<Vec<(String, NodeKind)>> {
+    let mut names: Vec<(String, NodeKind)> = std::fs::read_dir(dir)?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| node_kind(&n).map(|k| (n, k)))
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// One entry of `cni.dev/valid-attachments`.
@@ -635,15 +646,9 @@ fn node_kind(name: &str) -> Option<NodeKind> {
 /// naming it.
 pub fn read_node(dirs: &[PathBuf]) -> Result<Option<NodeConf>> {
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
+        let Ok(names) = node_files(dir) else {
             continue;
         };
-        let mut names: Vec<(String, NodeKind)> = entries
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter_map(|n| node_kind(&n).map(|k| (n, k)))
-            .collect();
-        names.sort();
         for (name, kind) in names {
             let path = dir.join(&name);
             let ctx = |e: Error| e.context(format!("node configuration {}", path.display()));

@@ -78,7 +78,7 @@ fn assert_healthy(node: &Node) -> Value {
 fn tap_of(node: &Node, pod: &str) -> (String, std::path::PathBuf) {
     node.port_files()
         .into_iter()
-        .find(|(p, _)| p.to_string_lossy().contains(pod))
+        .find(|(p, v)| p.to_string_lossy().contains(pod) && v.is_object())
         .map(|(p, v)| (v["host-ifname"].as_str().unwrap().to_string(), p))
         .unwrap_or_else(|| panic!("no port file of {pod}"))
 }

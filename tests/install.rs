@@ -232,7 +232,10 @@ fn a_bad_conf_is_refused_naming_the_key_and_nothing_is_written() {
         ),
         (r#"{"config-dir": "relative/dir"}"#, "contrail.config-dir"),
         (r#"{"vrouter-adress": "10.0.0.1"}"#, "vrouter-adress"),
-        (r#"{"contrail": {}, "name": "x"}"#, "unexpected key name"),
+        (
+            r#"{"contrail": {}, "name": "x"}"#,
+            r#"unexpected key "name""#,
+        ),
         (r#"{"contrail": 3}"#, "contrail is not an object"),
         ("[1]", "not a JSON object"),
         ("{", "EOF"),

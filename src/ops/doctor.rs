@@ -24,7 +24,6 @@ use crate::netlink::{Link, Socket};
 use crate::store::dirfd::DirFd;
 use crate::store::{PortFile, Ports, Store, LOCK_DIR, MULTUS_DIR};
 use crate::vif::names::{owner, Owner};
-use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -121,8 +120,9 @@ fn node_config(r: &mut Report, dirs: &[PathBuf]) -> Option<Contrail> {
 fn check_agent(r: &mut Report, agent: &Agent, deadline: &Deadline) -> bool {
     match agent.probe(deadline.cap(PROBE_TIMEOUT)) {
         Ok(took) => {
-            let ms = took.as_secs_f64() * 1000.0;
-            let detail = format!("{} answered in {ms:.1} ms", agent.address());
+            let us = took.as_secs() * 1_000_000 + u64::from(took.subsec_micros());
+            let ms = format!("{}.{}", us / 1000, us % 1000 / 100);
+            let detail = format!("{} answered in {ms} ms", agent.address());
             r.push("agent", Status::Ok, detail);
             true
         }
@@ -204,16 +204,19 @@ fn pods(
 ) -> Vec<Pod> {
     let mut out = Vec::new();
     for (vm, ports) in vms {
-        let mut by_container: BTreeMap<&ContainerId, Vec<&PortFile>> = BTreeMap::new();
+        // Containers in the order of their first port file (by VMI).
+        let mut containers: Vec<&ContainerId> = Vec::new();
         for pf in &ports.good {
-            by_container.entry(&pf.port.vm_id).or_default().push(pf);
+            if !containers.contains(&&pf.port.vm_id) {
+                containers.push(&pf.port.vm_id);
+            }
         }
-        for (container, mut files) in by_container {
-            files.sort_by_key(|pf| (pf.index, pf.port.vm_ifname.as_str().to_string()));
+        for c in containers {
+            let files: Vec<&PortFile> = ports.good.iter().filter(|p| p.port.vm_id == *c).collect();
             let first = &files[0].port;
             out.push(Pod {
                 vm: vm.to_string(),
-                container: container.to_string(),
+                container: c.to_string(),
                 pod_uid: first.vm_uuid.to_string(),
                 netns: first.vm_namespace.clone(),
                 netns_exists: netns_exists(&first.vm_namespace),
@@ -372,15 +375,15 @@ fn agent_findings(p: &Pod, f: &Iface, out: &mut Findings) {
 /// that no port file records.
 fn link_findings(r: &mut Report, vms: &[(VmName, Ports)], links: Option<&[Link]>) {
     let Some(links) = links else { return };
-    let recorded: HashSet<(&str, &ContainerId)> = vms
-        .iter()
-        .flat_map(|(_, p)| &p.good)
-        .map(|pf| (pf.port.host_ifname.as_str(), &pf.port.vm_id))
-        .collect();
+    let recorded = |name: &str, c: &ContainerId| {
+        vms.iter()
+            .flat_map(|(_, p)| &p.good)
+            .any(|pf| pf.port.host_ifname.as_str() == name && pf.port.vm_id == *c)
+    };
     let mut found = Vec::new();
     for l in links {
         match owner(&l.name, l.alias.as_deref(), l.group) {
-            Owner::Container(c) if !recorded.contains(&(l.name.as_str(), &c)) => found.push((
+            Owner::Container(c) if !recorded(&l.name, &c) => found.push((
                 Status::Problem,
                 format!(
                     "host link {} is marked for container {c} but no port file records it",
@@ -432,16 +435,12 @@ fn debris_findings(r: &mut Report, store: &Store, vms: &[(VmName, Ports)]) {
 /// Multus caches of pods without port files, lock files of pods without
 /// state (what GC removes).
 fn orphans(store: &Store, vms: &[(VmName, Ports)]) -> (Findings, Findings) {
-    let with_ports: HashSet<&VmName> = vms
-        .iter()
-        .filter(|(_, p)| !p.good.is_empty())
-        .map(|(vm, _)| vm)
-        .collect();
+    let with_ports = |vm: &VmName| vms.iter().any(|(v, p)| v == vm && !p.good.is_empty());
     let root = store.state_root().display().to_string();
     let caches = match store.multus_cache_names() {
         Ok(names) => names
             .into_iter()
-            .filter(|vm| !with_ports.contains(vm))
+            .filter(|vm| !with_ports(vm))
             .map(|vm| {
                 let what =
                     format!("Multus cache {root}/{MULTUS_DIR}/{vm}: the pod has no port file");

@@ -17,7 +17,7 @@
 
 use super::usage_error;
 use crate::config::{self, PLUGIN_TYPE};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -146,37 +146,50 @@ impl Actions {
 fn run(o: &Options, out: &mut Actions) -> Result<(), String> {
     // Everything that can be refused is checked before anything is written.
     let conf = conflist(o.conf.as_deref())?;
-    let exe = std::fs::read("/proc/self/exe")
+    let mut exe = Vec::new();
+    File::open("/proc/self/exe")
+        .and_then(|f| f.take(MAX_BINARY).read_to_end(&mut exe))
         .map_err(|e| format!("cannot read this binary (/proc/self/exe): {e}"))?;
     install_binary(o, out, &exe)?;
     install_conf(o, out, &conf)
 }
 
 /// The conflist text: `contrail-k8s-cni` with the defaults overridden by
-/// `--conf`, then `portmap`.
+/// `--conf`, then `portmap`. Written by hand (keys in the order of
+/// [`config::KEYS`], one per line); every value is printed by serde_json.
 fn conflist(conf: Option<&str>) -> Result<Vec<u8>, String> {
     let mut contrail = config::defaults_object();
     if let Some(src) = conf {
-        for (k, v) in overrides(src)? {
-            if v.is_null() {
-                contrail.remove(&k);
-            } else {
-                contrail.insert(k, v);
-            }
-        }
+        // `null` stays: it means "not set" to the setters, and is not written.
+        contrail.extend(overrides(src)?);
     }
     config::validate_contrail(&contrail).map_err(|e| format!("--conf: {}", e.msg))?;
-    let doc = json!({
-        "cniVersion": "1.0.0",
-        "name": PLUGIN_TYPE,
-        "plugins": [
-            {"type": PLUGIN_TYPE, "contrail": contrail},
-            {"type": "portmap", "capabilities": {"portMappings": true}},
-        ],
-    });
-    let mut text = serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?;
-    text.push(b'\n');
-    Ok(text)
+    // `overrides` refused unknown keys: every key is in KEYS.
+    let keys: Vec<String> = config::KEYS
+        .iter()
+        .filter_map(|k| {
+            let v = contrail.get(k.name).filter(|v| !v.is_null())?;
+            Some(format!("        \"{}\": {v}", k.name))
+        })
+        .collect();
+    let text = format!(
+        r#"{{
+  "cniVersion": "1.0.0",
+  "name": "{PLUGIN_TYPE}",
+  "plugins": [
+    {{
+      "type": "{PLUGIN_TYPE}",
+      "contrail": {{
+{}
+      }}
+    }},
+    {{ "type": "portmap", "capabilities": {{ "portMappings": true }} }}
+  ]
+}}
+"#,
+        keys.join(",\n")
+    );
+    Ok(text.into_bytes())
 }
 
 /// The `--conf` object: the contrail keys, either at the top or inside
@@ -185,17 +198,19 @@ fn overrides(src: &str) -> Result<Map<String, Value>, String> {
     let bytes = read_conf_source(src)?;
     let bad = |why: String| format!("--conf {src}: {why}");
     let top: Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-    let Value::Object(mut top) = top else {
+    let Value::Object(top) = top else {
         return Err(bad("not a JSON object".into()));
     };
-    let obj = match top.remove("contrail") {
-        Some(Value::Object(inner)) if top.is_empty() => inner,
-        Some(Value::Object(_)) => {
-            let other = top.keys().next().cloned().unwrap_or_default();
-            return Err(bad(format!(
-                "unexpected key {other} beside \"contrail\" (give the contrail keys, or {{\"contrail\": {{...}}}})"
-            )));
-        }
+    let obj = match top.get("contrail") {
+        Some(Value::Object(inner)) => match top.keys().find(|k| *k != "contrail") {
+            None => inner.clone(),
+            Some(other) => {
+                return Err(bad(format!(
+                    "unexpected key {} beside \"contrail\" (give the contrail keys, or {{\"contrail\": {{...}}}})",
+                    crate::ids::printable(other, 64)
+                )))
+            }
+        },
         Some(_) => return Err(bad("contrail is not an object".into())),
         None => top,
     };
@@ -287,21 +302,13 @@ fn install_conf(o: &Options, out: &mut Actions, text: &[u8]) -> Result<(), Strin
     Ok(())
 }
 
-/// The names in `dir` the plugin reads as node configuration, sorted (an
-/// absent directory has none).
+/// The names in `dir` the plugin reads as node configuration, in its order
+/// (an absent directory has none).
 fn node_files(dir: &Path) -> Result<Vec<String>, String> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| config::is_node_file_name(n))
-        .collect();
-    names.sort();
-    Ok(names)
+    match config::node_file_names(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        r => r.map_err(|e| format!("cannot list {}: {e}", dir.display())),
+    }
 }
 
 /// `--force`: moves a configuration that would shadow ours (or be read

@@ -2,7 +2,7 @@
 //! one JSON document for programs.
 
 use super::clean;
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 use std::path::PathBuf;
 
 /// The outcome of one check.
@@ -136,38 +136,51 @@ impl Report {
         let checks: Vec<Value> = self
             .checks
             .iter()
-            .map(|c| json!({"check": c.name, "status": c.status.as_str(), "detail": c.detail}))
+            .map(|c| {
+                obj(vec![
+                    ("check", c.name.into()),
+                    ("status", c.status.as_str().into()),
+                    ("detail", c.detail.as_str().into()),
+                ])
+            })
             .collect();
         let pods: Vec<Value> = self.pods.iter().map(pod_json).collect();
-        let status = ["healthy", "problems", "unchecked"][self.exit_code() as usize];
-        json!({
-            "status": status,
-            "exit-code": self.exit_code(),
-            "summary": self.verdict(),
-            "node-configuration": self.node_file.as_ref().map(|p| p.display().to_string()),
-            "checks": checks,
-            "pods": pods,
-        })
+        let code = self.exit_code();
+        let node_file = self.node_file.as_ref().map(|p| p.display().to_string());
+        obj(vec![
+            (
+                "status",
+                ["healthy", "problems", "unchecked"][code as usize].into(),
+            ),
+            ("exit-code", code.into()),
+            ("summary", self.verdict().into()),
+            (
+                "node-configuration",
+                node_file.map_or(Value::Null, Value::String),
+            ),
+            ("checks", checks.into()),
+            ("pods", pods.into()),
+        ])
         .to_string()
     }
 
     pub fn to_table(&self) -> String {
         let mut out = String::from("contrail-k8s-cni doctor\n\n");
-        let rows: Vec<[String; 3]> = self
+        let rows: Vec<Vec<String>> = self
             .checks
             .iter()
             .map(|c| {
-                [
+                vec![
                     c.status.as_str().to_string(),
                     c.name.to_string(),
                     clean(&c.detail),
                 ]
             })
             .collect();
-        out.push_str(&table(["STATUS", "CHECK", "DETAIL"], &rows));
+        out.push_str(&table(&["STATUS", "CHECK", "DETAIL"], &rows));
         if !self.pods.is_empty() {
             out.push('\n');
-            out.push_str(&table(POD_HEADER, &pod_rows(&self.pods)));
+            out.push_str(&table(&POD_HEADER, &pod_rows(&self.pods)));
         }
         out.push('\n');
         out.push_str(&self.verdict());
@@ -207,7 +220,7 @@ fn agent_text(a: &AgentState) -> String {
 }
 
 /// One row per interface; the pod's columns only on its first.
-fn pod_rows(pods: &[Pod]) -> Vec<[String; 7]> {
+fn pod_rows(pods: &[Pod]) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for p in pods {
         let netns = format!(
@@ -217,7 +230,7 @@ fn pod_rows(pods: &[Pod]) -> Vec<[String; 7]> {
         );
         for (i, f) in p.ifaces.iter().enumerate() {
             let first = |s: &str| if i == 0 { s.to_string() } else { String::new() };
-            rows.push([
+            rows.push(vec![
                 first(&p.vm),
                 first(&p.container),
                 first(&netns),
@@ -232,61 +245,74 @@ fn pod_rows(pods: &[Pod]) -> Vec<[String; 7]> {
 }
 
 /// Left-aligned columns, two spaces apart; the last one is not padded.
-fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
-    let mut width = header.map(str::len);
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, cell) in width.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; N]| {
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
         let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == N {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  ", w = width[i]));
-            }
+        for (cell, w) in cells.zip(&width) {
+            s.push_str(cell);
+            let pad = w.saturating_sub(cell.chars().count()) + 2;
+            s.extend(std::iter::repeat_n(' ', pad));
         }
         s.truncate(s.trim_end().len());
         s.push('\n');
         s
     };
-    let mut out = line(header);
+    let mut out = line(&mut header.iter().copied());
     for r in rows {
-        out.push_str(&line(r.each_ref().map(String::as_str)));
+        out.push_str(&line(&mut r.iter().map(String::as_str)));
     }
     out
 }
 
+/// A JSON object of `pairs`, in order of the keys.
+fn obj(pairs: Vec<(&str, Value)>) -> Value {
+    let mut m = Map::new();
+    for (k, v) in pairs {
+        m.insert(k.to_string(), v);
+    }
+    Value::Object(m)
+}
+
 fn pod_json(p: &Pod) -> Value {
-    let ifaces: Vec<Value> = p
-        .ifaces
-        .iter()
-        .map(|f| {
-            let (exists, up, marked, alias) = match &f.link {
-                LinkState::Present { up, marked, alias } => {
-                    (Some(true), *up, *marked, alias.clone())
-                }
-                LinkState::Missing => (Some(false), false, false, None),
-                LinkState::NotChecked => (None, false, false, None),
-            };
-            let agent = match &f.agent {
-                AgentState::Knows => json!("knows"),
-                AgentState::Unknown => json!("unknown"),
-                AgentState::NotChecked(why) => json!(format!("not checked: {why}")),
-            };
-            json!({
-                "ifname": f.ifname, "vmi": f.vmi, "port-file": f.port_file,
-                "host-link": f.host, "link-exists": exists, "link-up": up,
-                "marked": marked, "alias": alias, "agent": agent,
-            })
-        })
-        .collect();
-    json!({
-        "vm-name": p.vm, "container-id": p.container, "pod-uid": p.pod_uid,
-        "netns": p.netns, "netns-exists": p.netns_exists, "interfaces": ifaces,
-    })
+    let ifaces: Vec<Value> = p.ifaces.iter().map(iface_json).collect();
+    obj(vec![
+        ("vm-name", p.vm.as_str().into()),
+        ("container-id", p.container.as_str().into()),
+        ("pod-uid", p.pod_uid.as_str().into()),
+        ("netns", p.netns.as_str().into()),
+        ("netns-exists", p.netns_exists.into()),
+        ("interfaces", ifaces.into()),
+    ])
+}
+
+fn iface_json(f: &Iface) -> Value {
+    let (exists, up, marked, alias) = match &f.link {
+        LinkState::Present { up, marked, alias } => (true.into(), *up, *marked, alias.as_deref()),
+        LinkState::Missing => (false.into(), false, false, None),
+        LinkState::NotChecked => (Value::Null, false, false, None),
+    };
+    let agent: Value = match &f.agent {
+        AgentState::Knows => "knows".into(),
+        AgentState::Unknown => "unknown".into(),
+        AgentState::NotChecked(why) => format!("not checked: {why}").into(),
+    };
+    obj(vec![
+        ("ifname", f.ifname.as_str().into()),
+        ("vmi", f.vmi.as_str().into()),
+        ("port-file", f.port_file.as_str().into()),
+        ("host-link", f.host.as_str().into()),
+        ("link-exists", exists),
+        ("link-up", up.into()),
+        ("marked", marked.into()),
+        ("alias", alias.map_or(Value::Null, Value::from)),
+        ("agent", agent),
+    ])
 }
 
 #[cfg(test)]
