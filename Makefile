@@ -3,6 +3,7 @@ SHELL := /bin/bash
 MUSL := x86_64-unknown-linux-musl
 PREFIX ?= /opt/cni
 DESTDIR ?=
+INSTALL_ARGS ?=
 
 .PHONY: build static static-arm64 test lint demo bench bench-netlink install deps clean
 
@@ -36,8 +37,11 @@ bench: deps
 bench-netlink:
 	scripts/bench-netlink.sh
 
+# The binary installs itself: `contrail-k8s-cni install --bin-dir
+# $(DESTDIR)$(PREFIX)/bin --conf-dir $(DESTDIR)/etc/cni/net.d $(INSTALL_ARGS)`
+# (e.g. INSTALL_ARGS="--force --conf my.json"; docs/operations.md).
 install: build
-	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" scripts/install.sh
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" scripts/install.sh $(INSTALL_ARGS)
 
 clean:
 	cargo clean

@@ -444,6 +444,35 @@ pub fn defaults_object() -> Object {
         .collect()
 }
 
+/// Validates a `contrail` object the way the node configuration's is
+/// applied (every key, by the setters ADD uses) and returns the effective
+/// configuration: built-in defaults overridden by `obj`. A bad value is code
+/// 7 naming the key; unknown keys are ignored, as everywhere (`install`
+/// refuses them itself).
+pub fn validate_contrail(obj: &Object) -> Result<Contrail> {
+    let mut c = Contrail::default();
+    c.apply_node(obj)?;
+    Ok(c)
+}
+
+/// The names in `dir` the plugin reads as node configuration
+/// (`*contrail.conf`, `*tf-cni.conf`, `*contrail*.conflist`), in the order
+/// it tries them (lexical).
+pub fn node_file_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    Ok(node_files(dir)?.into_iter().map(|(n, _)| n).collect())
+}
+
+/// [`node_file_names`] with the kind of each.
+fn node_files(dir: &Path) -> std::io::Result<Vec<(String, NodeKind)>> {
+    let mut names: Vec<(String, NodeKind)> = std::fs::read_dir(dir)?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| node_kind(&n).map(|k| (n, k)))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// One entry of `cni.dev/valid-attachments`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
@@ -617,15 +646,9 @@ fn node_kind(name: &str) -> Option<NodeKind> {
 /// naming it.
 pub fn read_node(dirs: &[PathBuf]) -> Result<Option<NodeConf>> {
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
+        let Ok(names) = node_files(dir) else {
             continue;
         };
-        let mut names: Vec<(String, NodeKind)> = entries
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter_map(|n| node_kind(&n).map(|k| (n, k)))
-            .collect();
-        names.sort();
         for (name, kind) in names {
             let path = dir.join(&name);
             let ctx = |e: Error| e.context(format!("node configuration {}", path.display()));

@@ -11,6 +11,7 @@ pub mod logging;
 pub mod mesos;
 pub mod netlink;
 pub mod netns;
+pub mod ops;
 pub mod plugin;
 pub mod store;
 #[cfg(test)]

@@ -27,6 +27,7 @@ use contrail_cni::cni::version::{self, LATEST, SUPPORTED};
 use contrail_cni::config::{self, MAX_INPUT};
 use contrail_cni::ids::printable;
 use contrail_cni::logging;
+use contrail_cni::ops;
 use contrail_cni::plugin::{self, Request};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,19 +44,31 @@ static LOGGING_UP: AtomicBool = AtomicBool::new(false);
 
 const HELP: &str = "\
 Usage: contrail-k8s-cni [--version | --help]
+       contrail-k8s-cni install [--bin-dir DIR] [--conf-dir DIR] [--conf FILE|-] [--force] [--dry-run]
+       contrail-k8s-cni doctor [--json]
 
 A CNI plugin for the Tungsten Fabric / OpenSDN vRouter. Container runtimes run
-it with CNI_COMMAND (ADD, DEL, CHECK, VERSION, STATUS, GC) and the other CNI_*
-variables set, and the network configuration on stdin.
+it without arguments, with CNI_COMMAND (ADD, DEL, CHECK, VERSION, STATUS, GC)
+and the other CNI_* variables set, and the network configuration on stdin.
 
-Node configuration: the first *contrail.conf or *tf-cni.conf file in
-/etc/cni/net.d, else /etc/kubernetes/cni/net.d (CONTRAIL_CNI_CONF_DIRS
-overrides the directories).";
+Operator commands (`contrail-k8s-cni install --help` tells more):
+  install   copy this binary to /opt/cni/bin and write the node configuration
+            /etc/cni/net.d/10-contrail.conflist (kept when one exists)
+  doctor    report the node's health: configuration, agent, pods, leaks
+            (read-only; exit 0 healthy, 1 problems, 2 could not check)
+
+Node configuration: the first *contrail.conf, *tf-cni.conf or
+*contrail*.conflist file in /etc/cni/net.d, else /etc/kubernetes/cni/net.d
+(CONTRAIL_CNI_CONF_DIRS overrides the directories).";
 
 fn main() {
     install_panic_hook();
-    if let Some(arg) = std::env::args_os().nth(1) {
-        std::process::exit(flag(&arg.to_string_lossy()));
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(first) = args.first() {
+        std::process::exit(subcommand(first, &args[1..]));
     }
     let command = match std::env::var_os("CNI_COMMAND") {
         None => {
@@ -85,6 +98,20 @@ fn main() {
         }
     }
     log::logger().flush();
+}
+
+/// `install`, `doctor` (their own `--help` included), `--version`/`-v`,
+/// `--help`/`-h`; anything else is a usage error (2).
+fn subcommand(arg: &str, rest: &[String]) -> i32 {
+    let help = matches!(rest.first().map(String::as_str), Some("--help" | "-h"));
+    match arg {
+        "install" if help => println!("{}", ops::install::USAGE),
+        "doctor" if help => println!("{}", ops::doctor::USAGE),
+        "install" => return ops::install::main(rest),
+        "doctor" => return ops::doctor::main(rest),
+        _ => return flag(arg),
+    }
+    0
 }
 
 /// `--version`/`-v`, `--help`/`-h`; anything else is a usage error (2).

@@ -32,9 +32,9 @@ use std::time::Duration;
 /// Port files and caches are small; anything larger is not ours.
 const MAX_FILE: u64 = 1 << 20;
 /// The Multus caches, beside `config-dir`.
-const MULTUS_DIR: &str = "multus";
+pub const MULTUS_DIR: &str = "multus";
 /// The per-pod lock files, beside `config-dir`.
-const LOCK_DIR: &str = "cni-locks";
+pub const LOCK_DIR: &str = "cni-locks";
 
 /// A port file: the agent's fields (flattened) plus what DEL, CHECK and GC
 /// need so they never recompute a name.
@@ -170,6 +170,9 @@ pub struct Store {
     dir: PathBuf,
     /// fsync port files and their directory (docs/performance.md).
     durable: bool,
+    /// Never remove anything while reading (`doctor`): stale temporary
+    /// files are left for the next command or GC.
+    read_only: bool,
 }
 
 fn state_err(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
@@ -183,6 +186,17 @@ impl Store {
         Store {
             dir: config_dir.to_path_buf(),
             durable: true,
+            read_only: false,
+        }
+    }
+
+    /// A store for inspection only (`doctor`): [`Store::read_ports`] leaves
+    /// stale temporary files where they are. Reading through it never
+    /// creates or removes anything; writing is the caller's mistake.
+    pub fn read_only(config_dir: &Path) -> Store {
+        Store {
+            read_only: true,
+            ..Store::new(config_dir)
         }
     }
 
@@ -335,8 +349,10 @@ impl Store {
         };
         for (name, kind) in entries {
             if is_stale_tmp(&name) {
-                log::info!("removing stale temporary file {name} of {vm}");
-                let _ = dir.unlink(&name);
+                if !self.read_only {
+                    log::info!("removing stale temporary file {name} of {vm}");
+                    let _ = dir.unlink(&name);
+                }
                 continue;
             }
             let Some(uuid) = name.get(..Uuid::LEN).and_then(|p| Uuid::parse(p).ok()) else {
