@@ -198,14 +198,22 @@ fn vm_config(ctx: &Ctx, vm: &VmName, delegate: bool) -> Result<(Vec<VmiConfig>, 
     let t = ctx.target()?;
     if delegate {
         if let Some(cache) = ctx.store.read_multus_cache(vm) {
-            if cache.container_id == t.container_id && cache.pod_uid == t.args.pod_uid {
-                debug!("using the Multus cache of {vm}");
-                return Ok((cache.vmis, true));
+            let ours = cache.container_id == t.container_id && cache.pod_uid == t.args.pod_uid;
+            // A cache is a file: it passes the agent's list rules again.
+            match crate::agent::wire::check_vm_cfg(&cache.vmis) {
+                Ok(()) if ours => {
+                    debug!("using the Multus cache of {vm}");
+                    return Ok((cache.vmis, true));
+                }
+                Ok(()) => info!(
+                    "Multus cache of {vm} belongs to container {}: refreshing",
+                    cache.container_id
+                ),
+                Err(why) => warn!(
+                    "Multus cache of {vm} is unusable ({}): refreshing",
+                    why.reason()
+                ),
             }
-            info!(
-                "Multus cache of {vm} belongs to container {}: refreshing",
-                cache.container_id
-            );
         }
     }
     Ok((ctx.agent.poll_vm_cfg(vm, &ctx.deadline)?, false))
