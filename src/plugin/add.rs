@@ -198,14 +198,21 @@ fn vm_config(ctx: &Ctx, vm: &VmName, delegate: bool) -> Result<(Vec<VmiConfig>, 
     let t = ctx.target()?;
     if delegate {
         if let Some(cache) = ctx.store.read_multus_cache(vm) {
-            if cache.container_id == t.container_id && cache.pod_uid == t.args.pod_uid {
+            if cache.container_id != t.container_id || cache.pod_uid != t.args.pod_uid {
+                info!(
+                    "Multus cache of {vm} belongs to container {}: refreshing",
+                    cache.container_id
+                );
+            } else if let Err(r) = crate::agent::wire::check_vm_cfg(&cache.vmis) {
+                // The cache is data like the answer it copies: the same rules.
+                warn!(
+                    "Multus cache of {vm} breaks the agent's rules ({}): refreshing",
+                    r.reason()
+                );
+            } else {
                 debug!("using the Multus cache of {vm}");
                 return Ok((cache.vmis, true));
             }
-            info!(
-                "Multus cache of {vm} belongs to container {}: refreshing",
-                cache.container_id
-            );
         }
     }
     Ok((ctx.agent.poll_vm_cfg(vm, &ctx.deadline)?, false))
