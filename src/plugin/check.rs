@@ -28,42 +28,47 @@ pub fn check(req: &Request) -> Result<()> {
     let pod = NetNs::open(netns_path)
         .map_err(|e| Error::new(code::INVALID_ENV, format!("CNI_NETNS {netns_path}: {e}")))?;
     let vm_name = ctx.vm_name()?;
-    let _lock = ctx.lock(&vm_name)?;
-    let ports = ctx.store.read_ports(&vm_name);
-    let delegate_ifname = ctx.delegate().then_some(&t.ifname);
-    let ours = plan::plan_del(&ports, &t.container_id, delegate_ifname).ours;
-    let mut diffs = Vec::new();
-    for b in &ports.bad {
-        diffs.push(format!("unusable port file {}: {}", b.name, b.reason));
-    }
-    if ours.is_empty() {
-        diffs.push(format!(
-            "no port file of container {} in {vm_name}",
-            t.container_id
-        ));
-    }
-    let mut host = Socket::new().ctx("open netlink socket")?;
-    let mut pod_sock = pod
-        .socket()
-        .ctx("open netlink socket in the pod namespace")?;
-    for pf in ours {
-        check_one(
-            &ctx,
-            &mut host,
-            &mut pod_sock,
-            netns_path,
-            &expected,
-            pf,
-            &mut diffs,
-        )?;
-    }
-    if diffs.is_empty() {
-        return Ok(());
-    }
-    Err(Error::new(
-        code::CHECK_MISMATCH,
-        format!("CHECK {vm_name}: {}", diffs.join("; ")),
-    ))
+    let lock = ctx.lock(&vm_name)?;
+    let result = (|| {
+        let ports = ctx.store.read_ports(&vm_name);
+        let delegate_ifname = ctx.delegate().then_some(&t.ifname);
+        let ours = plan::plan_del(&ports, &t.container_id, delegate_ifname).ours;
+        let mut diffs = Vec::new();
+        for b in &ports.bad {
+            diffs.push(format!("unusable port file {}: {}", b.name, b.reason));
+        }
+        if ours.is_empty() {
+            diffs.push(format!(
+                "no port file of container {} in {vm_name}",
+                t.container_id
+            ));
+        }
+        let mut host = Socket::new().ctx("open netlink socket")?;
+        let mut pod_sock = pod
+            .socket()
+            .ctx("open netlink socket in the pod namespace")?;
+        for pf in ours {
+            check_one(
+                &ctx,
+                &mut host,
+                &mut pod_sock,
+                netns_path,
+                &expected,
+                pf,
+                &mut diffs,
+            )?;
+        }
+        if diffs.is_empty() {
+            return Ok(());
+        }
+        Err(Error::new(
+            code::CHECK_MISMATCH,
+            format!("CHECK {vm_name}: {}", diffs.join("; ")),
+        ))
+    })();
+    // CHECK creates no state: a pod that has none keeps no lock file.
+    lock.finish(&ctx.store);
+    result
 }
 
 fn check_one(
