@@ -165,6 +165,8 @@ impl Drop for TempDir {
 // ---------------------------------------------------------------------------
 // The agent simulator and the plugin binary.
 
+/// Helpers of the attack suite (tests/security.rs).
+pub mod attack;
 /// Helpers of the real-runtime suites (podman, containerd).
 pub mod runtime;
 pub mod simulator;
