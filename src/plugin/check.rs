@@ -5,6 +5,7 @@
 use super::{plan, Ctx, Request, ADD_MARGIN};
 use crate::cni::error::{code, Context, Error, Result};
 use crate::cni::result::CniResult;
+use crate::ids::VmName;
 use crate::netlink::{Link, Socket};
 use crate::netns::NetNs;
 use crate::store::PortFile;
@@ -28,8 +29,23 @@ pub fn check(req: &Request) -> Result<()> {
     let pod = NetNs::open(netns_path)
         .map_err(|e| Error::new(code::INVALID_ENV, format!("CNI_NETNS {netns_path}: {e}")))?;
     let vm_name = ctx.vm_name()?;
-    let _lock = ctx.lock(&vm_name)?;
-    let ports = ctx.store.read_ports(&vm_name);
+    let lock = ctx.lock(&vm_name)?;
+    let result = check_locked(&ctx, &pod, netns_path, &vm_name, &expected);
+    // CHECK creates no state: a pod that has none keeps no lock file.
+    lock.finish(&ctx.store);
+    result
+}
+
+/// CHECK of `vm_name` with its lock held.
+fn check_locked(
+    ctx: &Ctx,
+    pod: &NetNs,
+    netns_path: &str,
+    vm_name: &VmName,
+    expected: &CniResult,
+) -> Result<()> {
+    let t = ctx.target()?;
+    let ports = ctx.store.read_ports(vm_name);
     let delegate_ifname = ctx.delegate().then_some(&t.ifname);
     let ours = plan::plan_del(&ports, &t.container_id, delegate_ifname).ours;
     let mut diffs = Vec::new();
@@ -48,11 +64,11 @@ pub fn check(req: &Request) -> Result<()> {
         .ctx("open netlink socket in the pod namespace")?;
     for pf in ours {
         check_one(
-            &ctx,
+            ctx,
             &mut host,
             &mut pod_sock,
             netns_path,
-            &expected,
+            expected,
             pf,
             &mut diffs,
         )?;

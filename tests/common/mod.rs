@@ -94,6 +94,8 @@ pub fn link_names_from(out: &str) -> Vec<String> {
 // ---------------------------------------------------------------------------
 // The agent simulator and the plugin binary.
 
+/// Helpers of the attack suite (tests/security.rs).
+pub mod attack;
 /// Helpers of the real-runtime suites (podman, containerd).
 pub mod runtime;
 pub mod simulator;
