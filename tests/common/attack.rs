@@ -54,17 +54,21 @@ pub struct Lab {
     pub node_file: Option<PathBuf>,
 }
 
-/// The conflist `scripts/install.sh` writes (its heredoc, verbatim).
+/// The conflist `contrail-k8s-cni install` writes with its defaults (the
+/// binary itself writes it, into a temporary directory).
 pub fn installer_conflist() -> String {
-    let script = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/install.sh"));
-    let start = script
-        .find("<<'JSON'\n")
-        .expect("install.sh has a JSON heredoc")
-        + "<<'JSON'\n".len();
-    let len = script[start..]
-        .find("\nJSON\n")
-        .expect("install.sh heredoc ends");
-    script[start..start + len + 1].to_string()
+    let dir = super::TempDir::new("installer");
+    let (bin, conf) = (dir.path().join("bin"), dir.path().join("net.d"));
+    let out = std::process::Command::new(super::plugin())
+        .arg("install")
+        .arg("--bin-dir")
+        .arg(&bin)
+        .arg("--conf-dir")
+        .arg(&conf)
+        .output()
+        .expect("run install");
+    assert!(out.status.success(), "install failed: {out:?}");
+    std::fs::read_to_string(conf.join("10-contrail.conflist")).expect("the installer's conflist")
 }
 
 /// The calling thread moves into a private mount namespace (nothing
