@@ -14,7 +14,17 @@ fn multus_delegates_touch_only_their_network() {
     if !setup() {
         return;
     }
-    let sim = Sim::start(&["--networks", "2", "--network-names", "blue,red"]);
+    // Multus runs under kubelet's runtime, which sends the pod UID; the
+    // delegates share the cached /vm-cfg answer only with it.
+    const UID: &str = "5b1c2d3e-4f50-4172-8394-a5b6c7d8e9f0";
+    let sim = Sim::start(&[
+        "--networks",
+        "2",
+        "--network-names",
+        "blue,red",
+        "--vm-uuid",
+        UID,
+    ]);
     let node = Node::new(sim.port);
     let pod = NsFd::new();
     let nets = [
@@ -22,8 +32,11 @@ fn multus_delegates_touch_only_their_network() {
         ("blue", "net1"),
         ("red", "net2"),
     ];
+    let args =
+        format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=mpod;K8S_POD_UID={UID}");
     let call = |cmd: &str, name: &str, ifname: &str| {
         node.call(cmd, "c-multus", &pod.path, "mpod")
+            .env("CNI_ARGS", &args)
             .env("CNI_IFNAME", ifname)
             .conf("name", json!(name))
             .run_under("multus")

@@ -147,8 +147,9 @@ fn stdin_vrouter_ip_and_port_cannot_redirect_the_agent() {
             "{:?}",
             rogue_port.requests()
         );
-        assert_eq!(sim.count("GET", "/vm-cfg/k8s__default__p1"), 1);
-        assert_eq!(sim.count("GET", "/vm-cfg/k8s__default__p2"), 1);
+        // ADD's poll, then DEL's check that the VM to unsubscribe is the pod's.
+        assert_eq!(sim.count("GET", "/vm-cfg/k8s__default__p1"), 2);
+        assert_eq!(sim.count("GET", "/vm-cfg/k8s__default__p2"), 2);
         assert_eq!(sim.count("DELETE", "/vm/"), 2);
         assert_warned(&lab, "vrouter-ip");
         assert_warned(&lab, "vrouter-port");
@@ -317,7 +318,8 @@ fn stdin_mode_mesos_cannot_send_stdin_to_a_tenant_address() {
                 .conf("args", json!({"token": "s3cret"}))
         });
         assert!(rogue.requests().is_empty(), "{:?}", rogue.requests());
-        assert_eq!(sim.count("GET", "/vm-cfg/k8s__default__p"), 1);
+        // ADD's poll, then DEL's check that the VM to unsubscribe is the pod's.
+        assert_eq!(sim.count("GET", "/vm-cfg/k8s__default__p"), 2);
         assert_eq!(sim.count("GET", "/vm-cfg/c1"), 0);
         for k in ["mode", "mesos-ip", "mesos-port"] {
             assert_warned(&lab, k);
@@ -387,7 +389,8 @@ fn stdin_cluster_name_cannot_choose_the_vm() {
             .filter(|r| r.path.starts_with("/vm-cfg/"))
             .map(|r| r.path)
             .collect();
-        assert_eq!(asked, ["/vm-cfg/k8s__default__p"], "{setup:?}");
+        // ADD's poll, then DEL's check that the VM to unsubscribe is the pod's.
+        assert_eq!(asked, ["/vm-cfg/k8s__default__p"; 2], "{setup:?}");
         assert_warned(&lab, "cluster-name");
         lab.assert_no_state();
     });
@@ -535,7 +538,8 @@ fn every_node_only_key_from_stdin_at_once_is_ignored() {
         for r in [&rogue, &rogue2, &rogue3] {
             assert!(r.requests().is_empty(), "{setup:?}: {:?}", r.requests());
         }
-        assert_eq!(sim.count("GET", "/vm-cfg/k8s__default__victim"), 1);
+        // ADD's poll, then DEL's check that the VM to unsubscribe is the pod's.
+        assert_eq!(sim.count("GET", "/vm-cfg/k8s__default__victim"), 2);
         for k in &node_only {
             assert_warned(&lab, k);
         }
@@ -2044,13 +2048,14 @@ fn a_253_character_pod_name_is_error_7_naming_the_limit() {
 
 /// Attack: a port file planted in pod `p`'s directory, valid in every
 /// checkable way (its host link follows from its own fields), but naming
-/// the victim pod's VM uuid. Found: DEL of its container (and GC) sends
-/// `DELETE /vm/<victim's uuid>`, and the agent unbinds the victim's
-/// interfaces: data named another pod's VM and root acted on it
-/// (docs/security.md, "Who writes what"). Expected: the victim stays
-/// subscribed. The victim's tap itself is safe (its mark says whose it is).
+/// the victim pod's VM uuid. Found by this suite: DEL of its container (and
+/// GC) sent `DELETE /vm/<victim's uuid>`, and the agent unbound the
+/// victim's interfaces: data named another pod's VM and root acted on it
+/// (docs/security.md, "Who writes what"). Now: a VM uuid read from a file
+/// is unsubscribed only when `K8S_POD_UID` or the agent's `/vm-cfg`
+/// confirms it is the pod's; the victim stays subscribed. The victim's tap
+/// itself is safe (its mark says whose it is).
 #[test]
-#[ignore = "BUG (reported to the lead): a planted port file naming another pod's VM uuid makes DEL/GC unsubscribe that VM"]
 fn planted_port_file_naming_another_pods_vm_cannot_unsubscribe_it() {
     let Some(lab) = Lab::enter(Setup::Installer) else {
         return;
@@ -2086,12 +2091,13 @@ fn planted_port_file_naming_another_pods_vm_cannot_unsubscribe_it() {
 }
 
 /// Attack: a Multus cache planted for container `c-evil` of pod `p` that
-/// lists the victim pod's VMI. Found: a delegate ADD of `c-evil` (the
-/// runtime sent no `K8S_POD_UID`) binds the victim's VMI to its own tap
-/// (`POST /vm`): the attacker's pod takes over the victim's address and
-/// traffic. Expected: the victim's VMI stays bound to the victim's tap.
+/// lists the victim pod's VMI. Found by this suite: a delegate ADD of
+/// `c-evil` (the runtime sent no `K8S_POD_UID`) bound the victim's VMI to
+/// its own tap (`POST /vm`): the attacker's pod took over the victim's
+/// address and traffic. Now: a cache is used only with a `K8S_POD_UID` it
+/// was written for and that all its VMIs belong to; the victim's VMI stays
+/// bound to the victim's tap.
 #[test]
-#[ignore = "BUG (reported to the lead): a planted Multus cache naming another pod's VMI hijacks it (no K8S_POD_UID)"]
 fn planted_multus_cache_naming_another_pods_vmi_cannot_hijack_it() {
     let Some(lab) = Lab::enter(Setup::Installer) else {
         return;

@@ -148,6 +148,21 @@ impl Agent {
         })
     }
 
+    /// One `GET /vm-cfg/<vm>`: the uuid the agent knows the VM by, None
+    /// when it does not know the VM (404) or its list is not complete or
+    /// usable. It confirms that a VM uuid read from a file is this pod's.
+    pub fn vm_uuid_of(&self, vm: &VmName, deadline: &Deadline) -> Result<Option<Uuid>> {
+        let path = format!("/vm-cfg/{vm}");
+        let what = format!("GET {path}");
+        self.run(Method::Get, &path, &what, deadline, false, |a| {
+            match (a.status, wire::decode_vm_cfg(&a.body)) {
+                (200, Ok(vmis)) => Step::Done(vmis.first().map(|v| v.vm_uuid.clone())),
+                (200, Err(_)) | (404, _) => Step::Done(None),
+                _ => Step::Fail(a.clone().into_error(&self.who(), &what)),
+            }
+        })
+    }
+
     /// Is the agent up? Any HTTP answer within `timeout` proves it (STATUS,
     /// doctor); returns how long the answer took. `GET /` is not a route,
     /// so a live agent says 404 `Unknown Request`, inline: unlike

@@ -44,7 +44,8 @@ impl Rollback {
             Err(e) => warn!("rollback: netlink socket: {e}"),
         }
         let own = |owner: &crate::ids::ContainerId| *owner == t.container_id;
-        finish_vm(ctx, &self.vm, self.subscribed.as_ref(), &own);
+        let sub = self.subscribed.as_ref().map(super::Subscription::Ours);
+        finish_vm(ctx, &self.vm, sub, &own);
         if self.multus_cache {
             let left = ctx.store.read_ports(&self.vm);
             if !left.good.iter().any(|p| p.port.vm_id == t.container_id) {
@@ -198,25 +199,36 @@ fn vm_config(ctx: &Ctx, vm: &VmName, delegate: bool) -> Result<(Vec<VmiConfig>, 
     let t = ctx.target()?;
     if delegate {
         if let Some(cache) = ctx.store.read_multus_cache(vm) {
-            let ours = cache.container_id == t.container_id && cache.pod_uid == t.args.pod_uid;
-            // A cache is a file: it passes the agent's list rules again.
-            match crate::agent::wire::check_vm_cfg(&cache.vmis) {
-                Ok(()) if ours => {
+            match usable_cache(&cache, t) {
+                Ok(()) => {
                     debug!("using the Multus cache of {vm}");
                     return Ok((cache.vmis, true));
                 }
-                Ok(()) => info!(
-                    "Multus cache of {vm} belongs to container {}: refreshing",
-                    cache.container_id
-                ),
-                Err(why) => warn!(
-                    "Multus cache of {vm} is unusable ({}): refreshing",
-                    why.reason()
-                ),
+                Err(why) => info!("not using the Multus cache of {vm} ({why}): asking the agent"),
             }
         }
     }
     Ok((ctx.agent.poll_vm_cfg(vm, &ctx.deadline)?, false))
+}
+
+/// A Multus cache is a file: it is used only for the sandbox and pod UID
+/// it was written for, when the runtime sent the pod UID (without it a
+/// cache could not tell whose VMIs it lists), and when it passes the
+/// agent's list rules again with every VMI of that pod.
+fn usable_cache(
+    cache: &MultusCache,
+    t: &crate::cni::args::Target,
+) -> std::result::Result<(), String> {
+    let Some(uid) = &t.args.pod_uid else {
+        return Err("no K8S_POD_UID to check it against".into());
+    };
+    if cache.container_id != t.container_id || cache.pod_uid.as_ref() != Some(uid) {
+        return Err(format!("written for container {}", cache.container_id));
+    }
+    if cache.vmis.iter().any(|v| v.vm_uuid != *uid) {
+        return Err("it lists VMIs of another VM".into());
+    }
+    crate::agent::wire::check_vm_cfg(&cache.vmis).map_err(|r| r.reason().to_string())
 }
 
 /// A retried ADD, or the ADD of a new sandbox of the same pod, finds state

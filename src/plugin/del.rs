@@ -5,10 +5,10 @@
 //! removed is an error (the runtime retries DEL). Bounded by
 //! [`super::DEL_BUDGET`].
 
-use super::{finish_vm, join_errors, plan, teardown, Ctx, Request, DEL_BUDGET};
+use super::{finish_vm, join_errors, plan, teardown, Ctx, Request, Subscription, DEL_BUDGET};
 use crate::cni::error::{code, Context, Result};
 use crate::config::{Mode, VifType};
-use crate::ids::{ContainerId, IfName, Uuid, VmName};
+use crate::ids::{ContainerId, IfName, VmName};
 use crate::netlink::Socket;
 use crate::store::PortFile;
 use log::{info, warn};
@@ -100,11 +100,12 @@ fn del_vm(ctx: &Ctx, vm: &VmName, delegate_ifname: Option<&IfName>) -> Result<()
     join_errors(&format!("DEL {vm}"), errors)
 }
 
-/// The VM uuid to unsubscribe when these attachments go: veth ones only
-/// (nested mode never subscribes).
-pub fn subscription<'p>(ports: &[&'p PortFile]) -> Option<&'p Uuid> {
+/// The VM to unsubscribe when these attachments go: veth ones only
+/// (nested mode never subscribes); read from port files, so it is only a
+/// claim to confirm.
+pub fn subscription<'p>(ports: &[&'p PortFile]) -> Option<Subscription<'p>> {
     ports
         .iter()
         .find(|p| p.vif_type == VifType::Veth)
-        .map(|p| &p.port.vm_uuid)
+        .map(|p| Subscription::Recorded(&p.port.vm_uuid))
 }

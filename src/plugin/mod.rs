@@ -37,8 +37,8 @@ pub const DEL_BUDGET: Duration = Duration::from_secs(10);
 /// GC's deadline, for every stale pod of the node.
 pub const GC_BUDGET: Duration = Duration::from_secs(60);
 
-/// The least time `DELETE /vm` gets, even after the command's deadline.
-const UNSUBSCRIBE_MIN: Duration = Duration::from_secs(1);
+/// The time one unsubscribe (and its confirmation) may take.
+const UNSUBSCRIBE_BUDGET: Duration = Duration::from_secs(1);
 
 /// One invocation: validated environment plus merged configuration.
 pub struct Request {
@@ -53,6 +53,8 @@ struct Ctx<'a> {
     store: Store,
     agent: Agent,
     deadline: Deadline,
+    /// Set once the agent did not answer: best-effort requests stop.
+    agent_down: std::cell::Cell<bool>,
 }
 
 impl<'a> Ctx<'a> {
@@ -64,6 +66,7 @@ impl<'a> Ctx<'a> {
             store: Store::new(&c.config_dir),
             agent: Agent::new(c.vrouter(), Duration::from_secs(c.poll_timeout)),
             deadline: Deadline::after(budget),
+            agent_down: std::cell::Cell::new(false),
         }
     }
 
@@ -123,36 +126,87 @@ fn parent_comm() -> String {
         .unwrap_or_default()
 }
 
+/// The VM whose agent subscription goes with a pod's last attachment.
+#[derive(Clone, Copy)]
+pub(crate) enum Subscription<'a> {
+    /// The VM this ADD subscribed itself (the agent's own answer).
+    Ours(&'a Uuid),
+    /// A VM uuid read from port files: data, unsubscribed only once
+    /// confirmed to be the pod's ([`Ctx::confirms`]).
+    Recorded(&'a Uuid),
+}
+
 /// After the attachments of a VM were removed: when no port file is left,
-/// unsubscribe `subscription` (the VM uuid; veth mode only; best effort,
-/// the agent drops it on restart anyway), remove the VM directory, and the
+/// unsubscribe the VM from the agent (best effort: the agent drops
+/// subscriptions on restart anyway), remove the VM directory, and the
 /// Multus cache when `cache_is_stale` says so of the container that wrote
 /// it.
 fn finish_vm(
     ctx: &Ctx,
     vm: &VmName,
-    subscription: Option<&Uuid>,
+    subscription: Option<Subscription>,
     cache_is_stale: &dyn Fn(&crate::ids::ContainerId) -> bool,
 ) {
     let left = ctx.store.read_ports(vm);
     if !left.good.is_empty() || !left.bad.is_empty() {
         return;
     }
-    if let Some(uuid) = subscription {
-        // A rollback may run after the deadline passed: the unsubscribe
-        // still gets a moment.
-        let deadline = Deadline::after(ctx.deadline.remaining().max(UNSUBSCRIBE_MIN));
-        match ctx.agent.delete_vm(uuid, &deadline) {
-            Ok(()) => info!("agent: unsubscribed VM {uuid}"),
-            Err(e) => warn!(
-                "agent: DELETE /vm/{uuid} failed (ignored, the agent drops it on restart): {e}"
-            ),
-        }
+    if let Some(sub) = subscription {
+        ctx.unsubscribe(vm, sub);
     }
     if let Err(e) = ctx.store.remove_vm_dir_if_empty(vm) {
         warn!("{e}");
     }
     remove_multus_cache_if(ctx, vm, cache_is_stale);
+}
+
+impl Ctx<'_> {
+    /// `DELETE /vm/<uuid>`, within [`UNSUBSCRIBE_BUDGET`] of its own (a
+    /// rollback may run after the command's deadline, and a DEL must not
+    /// wait long on a dead agent); once the agent did not answer, the rest
+    /// of the command does not ask again.
+    fn unsubscribe(&self, vm: &VmName, sub: Subscription) {
+        if self.agent_down.get() {
+            return;
+        }
+        let deadline = Deadline::after(UNSUBSCRIBE_BUDGET);
+        let uuid = match sub {
+            Subscription::Ours(u) => u,
+            Subscription::Recorded(u) if self.confirms(vm, u, &deadline) => u,
+            Subscription::Recorded(u) => {
+                info!("not unsubscribing VM {u}: nothing confirms it is the VM of {vm}");
+                return;
+            }
+        };
+        match self.agent.delete_vm(uuid, &deadline) {
+            Ok(()) => info!("agent: unsubscribed VM {uuid}"),
+            Err(e) => {
+                self.agent_down
+                    .set(e.code == crate::cni::error::code::TRY_AGAIN_LATER);
+                warn!(
+                    "agent: DELETE /vm/{uuid} failed (ignored, the agent drops it on restart): {e}"
+                )
+            }
+        }
+    }
+
+    /// Is `uuid` (read from a file) the VM of pod `vm`? The runtime's
+    /// `K8S_POD_UID` says so when it sent one; otherwise the agent's
+    /// `/vm-cfg/<vm>` must name it.
+    fn confirms(&self, vm: &VmName, uuid: &Uuid, deadline: &Deadline) -> bool {
+        if let Some(uid) = self.target().ok().and_then(|t| t.args.pod_uid.as_ref()) {
+            return uid == uuid;
+        }
+        match self.agent.vm_uuid_of(vm, deadline) {
+            Ok(known) => known.as_ref() == Some(uuid),
+            Err(e) => {
+                self.agent_down
+                    .set(e.code == crate::cni::error::code::TRY_AGAIN_LATER);
+                warn!("agent: cannot confirm the VM of {vm}: {e}");
+                false
+            }
+        }
+    }
 }
 
 /// Removes the Multus cache of `vm` when `is_stale(container that wrote
