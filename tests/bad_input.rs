@@ -12,9 +12,7 @@ mod common;
 use common::TempDir;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::process::{Command, Stdio};
 
 const GOOD_STDIN: &str = r#"{"cniVersion":"1.0.0","name":"net1","type":"contrail-k8s-cni"}"#;
 
@@ -95,23 +93,10 @@ impl Req {
             ),
         )
         .unwrap();
-        let mut child = Command::new(common::plugin())
-            .env_clear()
-            .env("CONTRAIL_CNI_CONF_DIRS", dir.path())
-            .envs(&self.vars)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        let stdin = self.stdin;
-        // The plugin may stop reading early (over 1 MiB): ignore EPIPE.
-        let writer = std::thread::spawn(move || {
-            let _ = input.write_all(&stdin);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
+        let conf_dirs = dir.path().display().to_string();
+        let mut env: Vec<(&str, &str)> = vec![("CONTRAIL_CNI_CONF_DIRS", &conf_dirs)];
+        env.extend(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let out = common::launch(&[], &env, &self.stdin);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let ctx = format!("stdout={stdout:?} stderr={stderr:?}");

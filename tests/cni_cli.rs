@@ -4,27 +4,17 @@
 mod common;
 
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const SEVEN: [&str; 7] = [
     "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
 ];
 
 fn run(args: &[&str], vars: &[(&str, &str)], stdin: &[u8]) -> Output {
-    let mut child = Command::new(common::plugin())
-        .args(args)
-        .env_clear()
-        // Any node-file lookup would fail loudly instead of reading /etc.
-        .env("CONTRAIL_CNI_CONF_DIRS", "/nonexistent-ccni")
-        .envs(vars.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
+    // Any node-file lookup would fail loudly instead of reading /etc.
+    let mut env = vec![("CONTRAIL_CNI_CONF_DIRS", "/nonexistent-ccni")];
+    env.extend_from_slice(vars);
+    common::launch(args, &env, stdin)
 }
 
 fn version_reply(vars: &[(&str, &str)], stdin: &[u8]) -> Value {
@@ -132,14 +122,13 @@ fn concurrent_processes_share_and_rotate_the_log() {
         .map(|i| {
             let dir = dir.clone();
             std::thread::spawn(move || {
-                let out = Command::new(common::plugin())
-                    .env_clear()
-                    .env("CONTRAIL_CNI_CONF_DIRS", &dir)
-                    .env("CNI_COMMAND", "DEL")
-                    .env("CNI_CONTAINERID", format!("c{i}"))
-                    .stdin(Stdio::null())
-                    .output()
-                    .unwrap();
+                let (dir, cid) = (dir.display().to_string(), format!("c{i}"));
+                let env = [
+                    ("CONTRAIL_CNI_CONF_DIRS", dir.as_str()),
+                    ("CNI_COMMAND", "DEL"),
+                    ("CNI_CONTAINERID", cid.as_str()),
+                ];
+                let out = common::launch(&[], &env, b"");
                 assert_eq!(out.status.code(), Some(1), "{out:?}");
             })
         })

@@ -8,23 +8,17 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// `doctor [--json]` against the node configuration in `net_d`.
 fn doctor(net_d: &std::path::Path, json: bool) -> Output {
-    let mut cmd = Command::new(plugin());
-    cmd.arg("doctor");
-    if json {
-        cmd.arg("--json");
-    }
-    cmd.env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("CONTRAIL_CNI_CONF_DIRS", net_d)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run doctor")
+    let args: &[&str] = if json {
+        &["doctor", "--json"]
+    } else {
+        &["doctor"]
+    };
+    let dirs = net_d.display().to_string();
+    common::launch(args, &[("CONTRAIL_CNI_CONF_DIRS", &dirs)], b"")
 }
 
 /// The JSON report and the exit code, checking that the document and the
@@ -353,9 +347,6 @@ fn json_parses_when_nothing_can_be_checked() {
     let out = doctor(dir.path(), false);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("could not run"));
-    let usage = Command::new(plugin())
-        .args(["doctor", "--bogus"])
-        .output()
-        .unwrap();
+    let usage = common::launch(&["doctor", "--bogus"], &[], b"");
     assert_eq!(usage.status.code(), Some(2));
 }

@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use contrail_cni::config::{self, Contrail};
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -43,7 +42,7 @@ impl Dirs {
             net_d.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        run_plugin(Command::new(plugin()).args(&args), stdin)
+        common::launch(&args, &[], stdin.as_bytes())
     }
     /// The node configuration as the plugin reads it from `net.d`.
     fn load(&self) -> config::NetConf {
@@ -51,24 +50,6 @@ impl Dirs {
         let (conf, _) = config::load_from(stdin, &[self.net_d()]).expect("node configuration");
         conf
     }
-}
-
-fn run_plugin(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child = cmd
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().expect("wait")
 }
 
 fn text(b: &[u8]) -> String {
@@ -294,11 +275,11 @@ fn usage_errors_exit_2() {
         &["install", "--bin-dir"],
         &["install", "x"],
     ] {
-        let out = run_plugin(Command::new(plugin()).args(args), "");
+        let out = common::launch(args, &[], b"");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(text(&out.stderr).contains("Usage: contrail-k8s-cni install"));
     }
-    let out = run_plugin(Command::new(plugin()).args(["install", "--help"]), "");
+    let out = common::launch(&["install", "--help"], &[], b"");
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("--dry-run"));
 }
@@ -326,7 +307,7 @@ fn an_unwritable_directory_is_a_clear_error() {
             "sh",
         ])
         .args([plugin(), root]);
-        let out = run_plugin(&mut cmd, "");
+        let out = cmd.stdin(Stdio::null()).output().expect("run unshare");
         assert_eq!(out.status.code(), Some(1), "{out:?}");
         let err = text(&out.stderr);
         assert!(

@@ -10,20 +10,10 @@ use std::time::{Duration, Instant};
 
 const UUID: &str = "0b1c2d3e-4f50-4172-8394-a5b6c7d8e9f0";
 
-/// No leaked link in either namespace, no port file, and every successful
+/// Nothing leaked (see `common::assert_no_leak`), and every successful
 /// POST /vm was followed by a DELETE.
 fn assert_no_leak(node: &Node, pod: &NsFd, sim: Option<&Sim>) {
-    assert!(taps().is_empty(), "leaked host links: {:?}", link_names());
-    assert!(
-        pod.link_names().is_empty(),
-        "leaked pod links: {:?}",
-        pod.link_names()
-    );
-    assert!(
-        node.port_files().is_empty(),
-        "leaked port files: {:?}",
-        node.port_files()
-    );
+    common::assert_no_leak(&node.ports_dir(), Some(pod));
     if let Some(sim) = sim {
         let text = std::fs::read_to_string(&sim.record).unwrap_or_default();
         let posted = text

@@ -7,25 +7,9 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-/// Nothing of the pod is left: no tap on the host, only `lo` in the pod,
-/// no port file, no VM directory.
+/// Nothing of the pod is left (see `common::assert_no_leak`).
 fn assert_clean(node: &Node, pod: &NsFd) {
-    assert!(taps().is_empty(), "leaked host links: {:?}", link_names());
-    assert!(
-        pod.link_names().is_empty(),
-        "leaked pod links: {:?}",
-        pod.link_names()
-    );
-    assert!(
-        node.port_files().is_empty(),
-        "leaked port files: {:?}",
-        node.port_files()
-    );
-    assert!(
-        node.vm_dirs().is_empty(),
-        "leaked VM dirs: {:?}",
-        node.vm_dirs()
-    );
+    common::assert_no_leak(&node.ports_dir(), Some(pod));
 }
 
 #[test]

@@ -244,22 +244,9 @@ impl Lab {
         call
     }
 
-    /// Entries left in the plugin's state directories: VM directories,
-    /// port files, Multus caches, lock files.
+    /// Entries left in the plugin's state directories (`common::state_left`).
     pub fn state(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for dir in [self.config_dir.clone(), self.multus_dir(), self.lock_dir()] {
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                out.push(e.path().display().to_string());
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
-                        out.push(f.path().display().to_string());
-                    }
-                }
-            }
-        }
-        out.sort();
-        out
+        super::state_left(&self.config_dir)
     }
 
     /// Nothing of any pod is left: no VM directory, port file, Multus cache

@@ -125,6 +125,41 @@ pub fn plugin() -> &'static str {
     })
 }
 
+/// Entries left in the plugin's state under `config_dir`: VM directories
+/// and the files in them, Multus caches (`../multus`), lock files
+/// (`../cni-locks`). Sorted.
+pub fn state_left(config_dir: &Path) -> Vec<String> {
+    let root = config_dir.parent().expect("config-dir has a parent");
+    let mut out = Vec::new();
+    for dir in [
+        config_dir.to_path_buf(),
+        root.join("multus"),
+        root.join("cni-locks"),
+    ] {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            out.push(e.path().display().to_string());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                    out.push(f.path().display().to_string());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The one leak check: no link but `lo` in the calling thread's namespace
+/// (the test's "host") or in `pod`, and nothing of the plugin's state under
+/// `config_dir`.
+pub fn assert_no_leak(config_dir: &Path, pod: Option<&NsFd>) {
+    assert_eq!(link_names(), Vec::<String>::new(), "host links left");
+    if let Some(pod) = pod {
+        assert_eq!(pod.link_names(), Vec::<String>::new(), "pod links left");
+    }
+    assert_eq!(state_left(config_dir), Vec::<String>::new(), "state left");
+}
+
 /// A node: a temporary directory with the node file (`10-contrail.conf`)
 /// pointing state and logs into it, and the agent at `port`.
 pub struct Node {
@@ -221,6 +256,30 @@ impl Node {
     }
 }
 
+/// The one way the tests start the plugin binary ([`plugin`]): `args`, a
+/// cleared environment with a fixed `PATH` and `env`, `stdin` written from
+/// a thread (the plugin may stop reading early: a broken pipe is fine).
+pub fn launch(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> std::process::Output {
+    let mut child = Command::new(plugin())
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the plugin");
+    let mut input = child.stdin.take().expect("stdin");
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let out = child.wait_with_output().expect("wait for the plugin");
+    writer.join().expect("stdin writer");
+    out
+}
+
 /// One plugin run being prepared: environment and stdin config.
 pub struct Call {
     pub env: Vec<(String, String)>,
@@ -300,14 +359,12 @@ impl Call {
     }
     pub fn run(&self) -> Outcome {
         let start = Instant::now();
-        let mut child = self.command().spawn().expect("spawn plugin");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(self.stdin.to_string().as_bytes())
-            .expect("write stdin");
-        let out = child.wait_with_output().expect("wait plugin");
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let out = launch(&[], &env, self.stdin.to_string().as_bytes());
         Outcome {
             status: out.status,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

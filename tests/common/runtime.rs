@@ -327,28 +327,12 @@ pub fn lock_files(node: &super::Node) -> Vec<String> {
 }
 
 /// Nothing of the plugin is left in the calling thread's network namespace
-/// or in the node's state: no link but `lo`, no port file, no VM directory,
-/// no Multus cache, no lock file (of the pods `vm_names` or any other).
+/// or in the node's state (see `common::assert_no_leak`); `vm_names` are
+/// the pods the test used, for the message.
 pub fn assert_nothing_left(node: &super::Node, vm_names: &[String]) {
-    assert_eq!(super::link_names(), Vec::<String>::new(), "host links left");
-    assert!(
-        node.port_files().is_empty(),
-        "port files left: {:?}",
-        node.port_files()
-    );
-    assert_eq!(node.vm_dirs(), Vec::<String>::new(), "VM directories left");
-    let state = node.ports_dir().parent().expect("state root").to_path_buf();
-    let multus: Vec<_> = std::fs::read_dir(state.join("multus"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
-    assert!(multus.is_empty(), "Multus caches left: {multus:?}");
-    assert_eq!(
-        lock_files(node),
-        Vec::<String>::new(),
-        "lock files left (pods {vm_names:?})"
-    );
+    let left = super::state_left(&node.ports_dir());
+    assert!(left.is_empty(), "state of {vm_names:?} left: {left:?}");
+    super::assert_no_leak(&node.ports_dir(), None);
 }
 
 // ---------------------------------------------------------------------------
