@@ -34,6 +34,11 @@ fn link_names() -> Vec<String> {
     names_from(&ip(&["-o", "link", "show"]))
 }
 
+/// [`setup`], then one pod namespace; None: skip the test.
+fn pod_setup() -> Option<Pod> {
+    setup().then(Pod::new)
+}
+
 /// A network namespace kept alive by an open file only.
 struct Pod {
     file: File,
@@ -133,15 +138,24 @@ fn veth_to_pod(pod: &Pod) -> (Socket, Socket, Link, Link) {
     (host, ps, h, p)
 }
 
+/// [`veth_to_pod`] with `net` on the pod's end; returns the host
+/// socket, the pod's socket and the pod's link.
+fn veth_to_pod_with(pod: &Pod, net: &str) -> (Socket, Socket, Link) {
+    let (h, mut ps, _, p) = veth_to_pod(pod);
+    ps.add_address(&Address {
+        index: p.index,
+        net: ip_net(net),
+    })
+    .unwrap();
+    (h, ps, p)
+}
+
 // ---------------------------------------------------------------------------
 // Creating links
 
 #[test]
 fn veth_peer_is_born_in_the_pod_namespace() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let mut host = Socket::new().unwrap();
     add_veth(&mut host, "vh0", "eth0", Some(&pod));
     assert_eq!(link_names(), vec!["vh0"]);
@@ -163,10 +177,7 @@ fn veth_peer_is_born_in_the_pod_namespace() {
 
 #[test]
 fn veth_mac_mtu_up_and_group_at_creation() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let mut host = Socket::new().unwrap();
     let (hmac, pmac): (Mac, Mac) = (
         "02:00:00:00:0a:01".parse().unwrap(),
@@ -197,10 +208,7 @@ fn veth_mac_mtu_up_and_group_at_creation() {
 
 #[test]
 fn macvlan_born_up_in_a_group_in_the_pod() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let mut host = Socket::new().unwrap();
     // This kernel has no dummy links: a veth end is the parent.
     add_veth(&mut host, "p0", "p1", None);
@@ -268,10 +276,7 @@ fn vlan_on_a_veth_parent() {
 
 #[test]
 fn duplicate_create_is_eexist() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let mut host = Socket::new().unwrap();
     add_veth(&mut host, "vh0", "eth0", Some(&pod));
     let (vh0, vh1, eth0, eth1) = (n("vh0"), n("vh1"), n("eth0"), n("eth1"));
@@ -433,10 +438,7 @@ fn rename_down_and_up() {
 
 #[test]
 fn move_to_netns_with_rename() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let mut s = Socket::new().unwrap();
     add_veth(&mut s, "a0", "eth0", None); // "eth0" here...
     let moved = link(&mut s, "eth0");
@@ -453,10 +455,7 @@ fn move_to_netns_with_rename() {
 
 #[test]
 fn deleting_one_veth_end_removes_both() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let mut host = Socket::new().unwrap();
     add_veth(&mut host, "vh0", "eth0", Some(&pod));
     let mut ps = pod.socket();
@@ -482,10 +481,7 @@ fn pod_veths(host: &mut Socket, pod: &Pod, count: usize) -> Vec<u32> {
 
 #[test]
 fn delete_links_removes_exactly_those_in_one_batch() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let mut host = Socket::new().unwrap();
     let ours = pod_veths(&mut host, &pod, 8);
     // Bystanders: another pod's veth and a link already in a group.
@@ -517,10 +513,7 @@ fn delete_links_removes_exactly_those_in_one_batch() {
 
 #[test]
 fn delete_links_counts_links_already_gone() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let mut host = Socket::new().unwrap();
     let mut ours = pod_veths(&mut host, &pod, 3);
     host.delete_link(ours[1]).unwrap();
@@ -555,10 +548,7 @@ fn delete_links_counts_links_already_gone() {
 /// one, theirs stays.
 #[test]
 fn delete_links_never_takes_a_foreign_link_of_the_group() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let mut host = Socket::new().unwrap();
     let ours = pod_veths(&mut host, &pod, 3);
     add_veth(&mut host, "theirs0", "theirs1", None);
@@ -589,10 +579,7 @@ fn delete_links_never_takes_a_foreign_link_of_the_group() {
 /// cannot be deleted is reported.
 #[test]
 fn delete_links_falls_back_when_the_kernel_refuses_the_batch() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let mut host = Socket::new().unwrap();
     let mut ours = pod_veths(&mut host, &pod, 2);
     ours.push(1); // lo
@@ -608,10 +595,7 @@ fn delete_links_falls_back_when_the_kernel_refuses_the_batch() {
 
 #[test]
 fn ipv4_address_add_list_and_duplicate() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let (_h, mut ps, _, p) = veth_to_pod(&pod);
     let a = Address {
         index: p.index,
@@ -647,10 +631,7 @@ fn ipv4_address_add_list_and_duplicate() {
 
 #[test]
 fn ipv6_address_add_list_without_dad() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
+    let Some(pod) = pod_setup() else { return };
     let (_h, mut ps, _, p) = veth_to_pod(&pod);
     let a = Address {
         index: p.index,
@@ -669,16 +650,8 @@ fn ipv6_address_add_list_without_dad() {
 
 #[test]
 fn routes_default_via_gateway_and_list() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
-    let (_h, mut ps, _, p) = veth_to_pod(&pod);
-    ps.add_address(&Address {
-        index: p.index,
-        net: ip_net("10.10.0.5/24"),
-    })
-    .unwrap();
+    let Some(pod) = pod_setup() else { return };
+    let (_h, mut ps, p) = veth_to_pod_with(&pod, "10.10.0.5/24");
     let r = Route {
         dst: None,
         gateway: Some(addr("10.10.0.1")),
@@ -716,16 +689,8 @@ fn routes_default_via_gateway_and_list() {
 
 #[test]
 fn onlink_gateway_outside_the_subnet() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
-    let (_h, mut ps, _, p) = veth_to_pod(&pod);
-    ps.add_address(&Address {
-        index: p.index,
-        net: ip_net("10.10.0.5/32"),
-    })
-    .unwrap();
+    let Some(pod) = pod_setup() else { return };
+    let (_h, mut ps, p) = veth_to_pod_with(&pod, "10.10.0.5/32");
     let mut r = Route {
         dst: None,
         gateway: Some(addr("169.254.1.1")),
@@ -766,16 +731,8 @@ fn onlink_route_on_a_down_link_is_enetdown() {
 
 #[test]
 fn ipv6_default_route() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
-    let (_h, mut ps, _, p) = veth_to_pod(&pod);
-    ps.add_address(&Address {
-        index: p.index,
-        net: ip_net("fd00:10::5/64"),
-    })
-    .unwrap();
+    let Some(pod) = pod_setup() else { return };
+    let (_h, mut ps, p) = veth_to_pod_with(&pod, "fd00:10::5/64");
     let r = Route {
         dst: None,
         gateway: Some(addr("fd00:10::1")),
@@ -795,16 +752,8 @@ fn ipv6_default_route() {
 /// flag) must be what this kernel accepts too, and be needed.
 #[test]
 fn ipv6_onlink_route_fallback_for_kernels_before_4_16() {
-    if !setup() {
-        return;
-    }
-    let pod = Pod::new();
-    let (_h, mut ps, _, p) = veth_to_pod(&pod);
-    ps.add_address(&Address {
-        index: p.index,
-        net: ip_net("fd00:20::5/128"),
-    })
-    .unwrap();
+    let Some(pod) = pod_setup() else { return };
+    let (_h, mut ps, p) = veth_to_pod_with(&pod, "fd00:20::5/128");
     let onlink = Route {
         dst: None,
         gateway: Some(addr("fd00:20::1")),

@@ -460,6 +460,28 @@ mod tests {
         std::fs::File::open("/dev/null").unwrap()
     }
 
+    /// The veth of the two golden captures below: `vh1` (MTU 1400, MAC
+    /// ..:01) with its peer `eth0` (MTU 1300, MAC ..:02) in `netns`.
+    fn gold_veth<'a>(
+        vh1: &'a IfName,
+        eth0: &'a IfName,
+        netns: BorrowedFd<'a>,
+        up: bool,
+        group: Option<u32>,
+    ) -> VethRequest<'a> {
+        VethRequest {
+            name: vh1,
+            mtu: Some(1400),
+            mac: Some(Mac([2, 0, 0, 0, 0, 1])),
+            up,
+            group,
+            peer_name: eth0,
+            peer_mtu: Some(1300),
+            peer_mac: Some(Mac([2, 0, 0, 0, 0, 2])),
+            peer_netns_fd: Some(netns),
+        }
+    }
+
     /// `ip link add vh1 mtu 1400 address 02:00:00:00:00:01 type veth peer
     /// name eth0 mtu 1300 address 02:00:00:00:00:02 netns gold`
     /// (iproute2 opened the netns as fd 4).
@@ -490,17 +512,7 @@ mod tests {
         ];
         let ns = netns_file();
         let (vh1, eth0) = (name("vh1"), name("eth0"));
-        let req = VethRequest {
-            name: &vh1,
-            mtu: Some(1400),
-            mac: Some(Mac([2, 0, 0, 0, 0, 1])),
-            up: false,
-            group: None,
-            peer_name: &eth0,
-            peer_mtu: Some(1300),
-            peer_mac: Some(Mac([2, 0, 0, 0, 0, 2])),
-            peer_netns_fd: Some(ns.as_fd()),
-        };
+        let req = gold_veth(&vh1, &eth0, ns.as_fd(), false, None);
         let golden = with_fd(golden, 120, ns.as_fd());
         assert_eq!(stamped(veth_msg(&req), 0x6b0a_21d8), golden);
     }
@@ -537,17 +549,7 @@ mod tests {
         ];
         let ns = netns_file();
         let (vh1, eth0) = (name("vh1"), name("eth0"));
-        let req = VethRequest {
-            name: &vh1,
-            mtu: Some(1400),
-            mac: Some(Mac([2, 0, 0, 0, 0, 1])),
-            up: true,
-            group: Some(7),
-            peer_name: &eth0,
-            peer_mtu: Some(1300),
-            peer_mac: Some(Mac([2, 0, 0, 0, 0, 2])),
-            peer_netns_fd: Some(ns.as_fd()),
-        };
+        let req = gold_veth(&vh1, &eth0, ns.as_fd(), true, Some(7));
         let golden = with_fd(golden, 128, ns.as_fd());
         assert_eq!(stamped(veth_msg(&req), 0x6b0c_9053), golden);
     }
