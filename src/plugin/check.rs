@@ -98,19 +98,7 @@ fn check_one(
             p.vmi_uuid, p.vm_namespace
         ));
     }
-    match host.link_by_name(&p.host_ifname)? {
-        None => diffs.push(format!("host interface {} is missing", p.host_ifname)),
-        Some(l)
-            if owner(&l.name, l.alias.as_deref(), l.group) != Owner::Container(p.vm_id.clone()) =>
-        {
-            diffs.push(format!(
-                "host interface {} is not marked for container {} (alias {:?})",
-                p.host_ifname, p.vm_id, l.alias
-            ))
-        }
-        Some(l) if !l.is_up() => diffs.push(format!("host interface {} is down", p.host_ifname)),
-        Some(_) => {}
-    }
+    check_host_link(host, pf, diffs)?;
     let Some(link) = pod.link_by_name(&p.vm_ifname)? else {
         diffs.push(format!("{} is missing in {netns_path}", p.vm_ifname));
         return Ok(());
@@ -137,6 +125,39 @@ fn check_one(
         p.vm_ifname == ctx.target()?.ifname,
         diffs,
     )?;
+    check_agent(ctx, expected, idx, pf, diffs);
+    Ok(())
+}
+
+/// The host link of `pf`: present, marked for its container, up.
+fn check_host_link(host: &mut Socket, pf: &PortFile, diffs: &mut Vec<String>) -> Result<()> {
+    let p = &pf.port;
+    match host.link_by_name(&p.host_ifname)? {
+        None => diffs.push(format!("host interface {} is missing", p.host_ifname)),
+        Some(l)
+            if owner(&l.name, l.alias.as_deref(), l.group) != Owner::Container(p.vm_id.clone()) =>
+        {
+            diffs.push(format!(
+                "host interface {} is not marked for container {} (alias {:?})",
+                p.host_ifname, p.vm_id, l.alias
+            ))
+        }
+        Some(l) if !l.is_up() => diffs.push(format!("host interface {} is down", p.host_ifname)),
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// The agent still knows the VMI, and every address it assigns is in the
+/// result's interface `idx`.
+fn check_agent(
+    ctx: &Ctx,
+    expected: &CniResult,
+    idx: usize,
+    pf: &PortFile,
+    diffs: &mut Vec<String>,
+) {
+    let p = &pf.port;
     match ctx.agent.get_vmi(&p.vm_uuid, &p.vmi_uuid, &ctx.deadline) {
         Ok(Some(oper)) => {
             let want: Vec<IpAddr> = expected
@@ -158,7 +179,6 @@ fn check_one(
         Ok(None) => diffs.push(format!("agent does not know VMI {}", p.vmi_uuid)),
         Err(e) => diffs.push(format!("agent: {}", e.msg)),
     }
-    Ok(())
 }
 
 /// MAC, addresses and (for `CNI_IFNAME`, which the result's routes concern)
