@@ -4,8 +4,9 @@
 //! * rotation happens once, at startup, under an `flock` on `<log>.lock`,
 //!   and only when the file has reached `log-max-size`: `.N-1` -> `.N` ...
 //!   `log` -> `log.1`; the rename onto `.N` drops the oldest;
-//! * the file is opened `O_APPEND` behind a `LineWriter`, so each line is one
-//!   `write(2)` and lines of concurrent processes never interleave;
+//! * the file is opened `O_APPEND`, and each line, however long, reaches it
+//!   in one `write(2)` ([`Lines`]), so lines of concurrent processes never
+//!   interleave;
 //! * the directory is created 0700 and the files 0600 (they can hold pod
 //!   names and, at debug, the config);
 //! * no open follows a symlink or blocks on a FIFO planted at the log's or
@@ -13,13 +14,17 @@
 //! * control characters in a message (a newline in a tenant's config) are
 //!   escaped, so one record is one line and cannot forge another.
 //!
-//! Line format: `<RFC 3339 UTC time> [LEVEL] <pid> <COMMAND> <container id> <message>`.
+//! Line format: `<RFC 3339 UTC time> [LEVEL] <pid> <COMMAND> <container id> <message>`,
+//! e.g. `2024-05-01T12:34:56.123456Z [INFO] 4242 ADD 0123abcd ADD k8s__ns__pod ...`.
+//! The line is composed here ([`Tagged`]); simplelog filters it (level, the
+//! `ureq` target) and writes it, configured to add nothing of its own (its
+//! timestamp would cost the `time` crate's formatter, about 13 KB).
 
 use crate::config::Contrail;
 use log::{LevelFilter, Log, Metadata, Record};
-use simplelog::{ConfigBuilder, LevelPadding, WriteLogger};
+use simplelog::{ConfigBuilder, WriteLogger};
 use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{LineWriter, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -28,9 +33,9 @@ use std::path::{Path, PathBuf};
 /// same process does nothing.
 pub fn init(conf: &Contrail, command: &str, container_id: &str) {
     let level = conf.log_level;
-    let sink: Box<dyn Write + Send> =
+    let out: Box<dyn Write + Send> =
         match open(&conf.log_file, conf.log_max_size, conf.log_max_files) {
-            Ok(file) => Box::new(LineWriter::new(file)),
+            Ok(file) => Box::new(file),
             Err(e) => {
                 eprintln!(
                     "contrail-k8s-cni: cannot open log file {}: {e}; logging to stderr",
@@ -39,12 +44,17 @@ pub fn init(conf: &Contrail, command: &str, container_id: &str) {
                 Box::new(std::io::stderr())
             }
         };
+    let sink = Lines {
+        out,
+        buf: Vec::new(),
+    };
+    // Time, level and the rest are in the line [`Tagged`] composes.
     let config = ConfigBuilder::new()
-        .set_time_format_rfc3339()
+        .set_time_level(LevelFilter::Off)
+        .set_max_level(LevelFilter::Off)
         .set_target_level(LevelFilter::Off)
         .set_thread_level(LevelFilter::Off)
         .set_location_level(LevelFilter::Off)
-        .set_level_padding(LevelPadding::Off)
         // ureq logs requests and bodies at debug; the agent client logs
         // what matters itself.
         .add_filter_ignore_str("ureq")
@@ -66,9 +76,10 @@ pub fn init(conf: &Contrail, command: &str, container_id: &str) {
     }
 }
 
-/// Adds the per-process tag (pid, command, container id) to every message.
+/// Composes every line: time, level, the per-process tag (pid, command,
+/// container id) and the message, control characters escaped.
 struct Tagged {
-    inner: Box<WriteLogger<Box<dyn Write + Send>>>,
+    inner: Box<WriteLogger<Lines>>,
     tag: String,
 }
 
@@ -83,9 +94,14 @@ impl Log for Tagged {
         }
         let text = record.args().to_string();
         let msg = escape_controls(&text);
+        let time = rfc3339(std::time::SystemTime::now());
         self.inner.log(
             &Record::builder()
-                .args(format_args!("{} {msg}", self.tag))
+                .args(format_args!(
+                    "{time} [{}] {} {msg}",
+                    record.level().as_str(),
+                    self.tag
+                ))
                 .metadata(record.metadata().clone())
                 .module_path(record.module_path())
                 .file(record.file())
@@ -97,6 +113,61 @@ impl Log for Tagged {
     fn flush(&self) {
         self.inner.flush();
     }
+}
+
+/// Buffers what simplelog writes and hands each complete line to `out` in
+/// one `write_all`: one `write(2)` on an `O_APPEND` file, whatever the
+/// line's length (a `LineWriter` splits lines longer than its buffer).
+struct Lines {
+    out: Box<dyn Write + Send>,
+    buf: Vec<u8>,
+}
+
+impl Write for Lines {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if let Some(end) = self.buf.iter().rposition(|&b| b == b'\n') {
+            let r = self.out.write_all(&self.buf[..=end]);
+            self.buf.drain(..=end);
+            r?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let r = self.out.write_all(&self.buf);
+            self.buf.clear();
+            r?;
+        }
+        self.out.flush()
+    }
+}
+
+/// `t` as RFC 3339 in UTC with microseconds, e.g.
+/// `2024-05-01T12:34:56.123456Z` (times before 1970 print as 1970).
+fn rfc3339(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm,
+    // shifted so that years start on March 1st).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_micros()
+    )
 }
 
 /// `s` with every control character (newline, carriage return, escape...)
@@ -234,6 +305,48 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "keep");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |s: u64, us: u64| {
+            rfc3339(UNIX_EPOCH + Duration::from_secs(s) + Duration::from_micros(us))
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(at(951_782_400, 7), "2000-02-29T00:00:00.000007Z");
+        assert_eq!(at(1_714_566_896, 123_456), "2024-05-01T12:34:56.123456Z");
+        assert_eq!(at(4_102_444_799, 999_999), "2099-12-31T23:59:59.999999Z");
+        assert_eq!(at(253_402_300_799, 0), "9999-12-31T23:59:59.000000Z");
+    }
+
+    #[test]
+    fn each_line_is_one_write() {
+        #[derive(Clone, Default)]
+        struct Calls(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+        impl Write for Calls {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().push(b.to_vec());
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let calls = Calls::default();
+        let mut lines = Lines {
+            out: Box::new(calls.clone()),
+            buf: Vec::new(),
+        };
+        let long = "x".repeat(5000);
+        write!(lines, "a {long} b\nsecond ").unwrap();
+        assert_eq!(calls.0.lock().unwrap().len(), 1, "one write per line");
+        writeln!(lines, "line").unwrap();
+        lines.flush().unwrap();
+        let got = calls.0.lock().unwrap().clone();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], format!("a {long} b\n").into_bytes());
+        assert_eq!(got[1], b"second line\n");
     }
 
     #[test]
