@@ -21,7 +21,7 @@ use crate::agent::{PortRequest, VmiConfig};
 use crate::cni::error::{code, Error, Result};
 use crate::config::VifType;
 use crate::deadline::Deadline;
-use crate::ids::{ContainerId, Uuid, VmName};
+use crate::ids::{ContainerId, IfName, Uuid, VmName};
 use crate::vif::names::host_name;
 use dirfd::{is_stale_tmp, DirFd, Identity, Kind};
 use nix::fcntl::{Flock, FlockArg, OFlag};
@@ -36,32 +36,96 @@ const MULTUS_DIR: &str = "multus";
 /// The per-pod lock files, beside `config-dir`.
 const LOCK_DIR: &str = "cni-locks";
 
-/// A port file: the agent's fields (flattened) plus what DEL, CHECK and GC
-/// need so they never recompute a name.
+/// A port file: the agent's fields plus what DEL, CHECK and GC need so
+/// they never recompute a name. On disk it is one flat JSON object
+/// ([`PortFileJson`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "PortFileJson", into = "PortFileJson")]
 pub struct PortFile {
     /// The agent's part: exactly the `POST /vm` body.
-    #[serde(flatten)]
     pub port: PortRequest,
-    #[serde(rename = "vif-type")]
     pub vif_type: VifType,
     /// Pod UID from CNI_ARGS `K8S_POD_UID` (older files write "" for none).
+    pub pod_uid: Option<Uuid>,
+    /// The CNI network name this VMI was configured for.
+    pub network: String,
+    /// The `index` of the VMI (0 = primary).
+    pub index: u32,
+    /// Nested mode: the VLAN id of the VLAN link on the parent.
+    pub vlan_id: Option<u16>,
+}
+
+/// The JSON of a port file: the [`PortRequest`] keys first, in its order,
+/// then ours. Spelled out rather than `#[serde(flatten)]`, which buffers
+/// every key through serde's generic `Content` (about 8 KB of the binary);
+/// the keys, their order and their defaults are the same.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct PortFileJson {
+    vm_uuid: Uuid,
+    vm_name: VmName,
+    host_ifname: IfName,
+    vn_uuid: Uuid,
+    vmi_uuid: Uuid,
+    vm_id: ContainerId,
+    vm_ifname: IfName,
+    vm_namespace: String,
+    vif_type: VifType,
     #[serde(
-        rename = "pod-uid",
         default,
         deserialize_with = "empty_is_none",
         skip_serializing_if = "Option::is_none"
     )]
-    pub pod_uid: Option<Uuid>,
-    /// The CNI network name this VMI was configured for.
+    pod_uid: Option<Uuid>,
     #[serde(default)]
-    pub network: String,
-    /// The `index` of the VMI (0 = primary).
+    network: String,
     #[serde(default)]
-    pub index: u32,
-    /// Nested mode: the VLAN id of the VLAN link on the parent.
-    #[serde(rename = "vlan-id", default, skip_serializing_if = "Option::is_none")]
-    pub vlan_id: Option<u16>,
+    index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vlan_id: Option<u16>,
+}
+
+impl From<PortFileJson> for PortFile {
+    fn from(j: PortFileJson) -> PortFile {
+        PortFile {
+            port: PortRequest {
+                vm_uuid: j.vm_uuid,
+                vm_name: j.vm_name,
+                host_ifname: j.host_ifname,
+                vn_uuid: j.vn_uuid,
+                vmi_uuid: j.vmi_uuid,
+                vm_id: j.vm_id,
+                vm_ifname: j.vm_ifname,
+                vm_namespace: j.vm_namespace,
+            },
+            vif_type: j.vif_type,
+            pod_uid: j.pod_uid,
+            network: j.network,
+            index: j.index,
+            vlan_id: j.vlan_id,
+        }
+    }
+}
+
+impl From<PortFile> for PortFileJson {
+    fn from(pf: PortFile) -> PortFileJson {
+        let p = pf.port;
+        PortFileJson {
+            vm_uuid: p.vm_uuid,
+            vm_name: p.vm_name,
+            host_ifname: p.host_ifname,
+            vn_uuid: p.vn_uuid,
+            vmi_uuid: p.vmi_uuid,
+            vm_id: p.vm_id,
+            vm_ifname: p.vm_ifname,
+            vm_namespace: p.vm_namespace,
+            vif_type: pf.vif_type,
+            pod_uid: pf.pod_uid,
+            network: pf.network,
+            index: pf.index,
+            vlan_id: pf.vlan_id,
+        }
+    }
 }
 
 impl PortFile {
@@ -532,4 +596,107 @@ fn names(dir: Option<DirFd>, kind: Kind, path: &Path) -> Result<Vec<VmName>> {
         .filter(|(_, k)| *k == kind)
         .filter_map(|(n, _)| VmName::parse(&n).ok())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(nested: bool) -> PortFile {
+        let vif_type = if nested {
+            VifType::Macvlan
+        } else {
+            VifType::Veth
+        };
+        let pod = Uuid::parse("0b1c0000-0000-4000-8000-000000000001").unwrap();
+        let ifname = IfName::parse("eth0").unwrap();
+        PortFile {
+            port: PortRequest {
+                vm_uuid: pod.clone(),
+                vm_name: VmName::parse("k8s__default__web-1").unwrap(),
+                host_ifname: host_name(vif_type, &pod, &ifname),
+                vn_uuid: Uuid::parse("9a2d0000-0000-4000-8000-000000000001").unwrap(),
+                vmi_uuid: Uuid::parse("6f3e0000-0000-4000-8000-00000000000a").unwrap(),
+                vm_id: ContainerId::parse("c0ffee").unwrap(),
+                vm_ifname: ifname,
+                vm_namespace: "/proc/1/ns/net".into(),
+            },
+            vif_type,
+            pod_uid: nested.then_some(pod),
+            network: "default".into(),
+            index: 0,
+            vlan_id: nested.then_some(100),
+        }
+    }
+
+    /// What the `#[serde(flatten)]` shape wrote, byte for byte.
+    const VETH_FILE: &str = r#"{
+  "vm-uuid": "0b1c0000-0000-4000-8000-000000000001",
+  "vm-name": "k8s__default__web-1",
+  "host-ifname": "tap078f3d86fed1",
+  "vn-uuid": "9a2d0000-0000-4000-8000-000000000001",
+  "vmi-uuid": "6f3e0000-0000-4000-8000-00000000000a",
+  "vm-id": "c0ffee",
+  "vm-ifname": "eth0",
+  "vm-namespace": "/proc/1/ns/net",
+  "vif-type": "veth",
+  "network": "default",
+  "index": 0
+}"#;
+    const NESTED_FILE: &str = r#"{
+  "vm-uuid": "0b1c0000-0000-4000-8000-000000000001",
+  "vm-name": "k8s__default__web-1",
+  "host-ifname": "vlan078f3d86fed",
+  "vn-uuid": "9a2d0000-0000-4000-8000-000000000001",
+  "vmi-uuid": "6f3e0000-0000-4000-8000-00000000000a",
+  "vm-id": "c0ffee",
+  "vm-ifname": "eth0",
+  "vm-namespace": "/proc/1/ns/net",
+  "vif-type": "macvlan",
+  "pod-uid": "0b1c0000-0000-4000-8000-000000000001",
+  "network": "default",
+  "index": 0,
+  "vlan-id": 100
+}"#;
+
+    #[test]
+    fn port_files_keep_their_json() {
+        for (nested, text) in [(false, VETH_FILE), (true, NESTED_FILE)] {
+            let pf = sample(nested);
+            let written = serde_json::to_vec_pretty(&pf).unwrap();
+            assert_eq!(String::from_utf8(written).unwrap(), text);
+            assert_eq!(serde_json::from_str::<PortFile>(text).unwrap(), pf);
+        }
+    }
+
+    #[test]
+    fn older_port_files_still_parse() {
+        // Before pod-uid, network and index existed, with a key we do not
+        // know, and with the "" an older version wrote for no pod UID.
+        let bare = r#"{"vm-uuid":"0b1c0000-0000-4000-8000-000000000001",
+            "vm-name":"k8s__default__web-1","host-ifname":"tap078f3d86fed1",
+            "vn-uuid":"9a2d0000-0000-4000-8000-000000000001",
+            "vmi-uuid":"6f3e0000-0000-4000-8000-00000000000a","vm-id":"c0ffee",
+            "vm-ifname":"eth0","vm-namespace":"/proc/1/ns/net","vif-type":"veth",
+            "tx-vlan-id":-1}"#;
+        let mut want = sample(false);
+        want.network = String::new();
+        assert_eq!(serde_json::from_str::<PortFile>(bare).unwrap(), want);
+        let empty_uid = VETH_FILE.replace(
+            "\"network\"",
+            "\"pod-uid\": \"\",\n  \"network\"",
+        );
+        assert_eq!(
+            serde_json::from_str::<PortFile>(&empty_uid).unwrap(),
+            sample(false)
+        );
+        // A required key missing, or a bad value, is still an error.
+        for bad in [
+            VETH_FILE.replace("  \"vif-type\": \"veth\",\n", ""),
+            VETH_FILE.replace("\"eth0\"", "\"../eth0\""),
+            NESTED_FILE.replace("\"pod-uid\": \"0b1c", "\"pod-uid\": \"xb1c"),
+        ] {
+            assert!(serde_json::from_str::<PortFile>(&bad).is_err(), "{bad}");
+        }
+    }
 }
