@@ -627,7 +627,7 @@ pub fn read_node(dirs: &[PathBuf]) -> Result<Option<NodeConf>> {
             .filter_map(|e| e.file_name().into_string().ok())
             .filter_map(|n| node_kind(&n).map(|k| (n, k)))
             .collect();
-        names.sort();
+        names.sort_unstable();
         for (name, kind) in names {
             let path = dir.join(&name);
             let ctx = |e: Error| e.context(format!("node configuration {}", path.display()));

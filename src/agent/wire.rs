@@ -329,7 +329,7 @@ pub fn decode_vm_cfg(body: &str) -> Result<Vec<VmiConfig>, Reject> {
         vmis.push(wire.decode().map_err(Reject::Invalid)?);
     }
     check_vm_cfg(&vmis)?;
-    vmis.sort_by_key(|v| v.index);
+    vmis.sort_unstable_by_key(|v| v.index);
     Ok(vmis)
 }
 

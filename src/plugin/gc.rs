@@ -122,7 +122,7 @@ fn gc_debris(ctx: &Ctx, keep: &HashSet<&ContainerId>) -> Vec<Error> {
             Err(e) => errors.push(e),
         }
     }
-    vms.sort();
+    vms.sort_unstable();
     vms.dedup();
     for vm in vms {
         if ctx.store.read_ports(&vm).good.is_empty() {
