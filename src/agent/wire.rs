@@ -9,7 +9,7 @@
 
 use crate::ids::{check_unicast, ContainerId, IfName, IpNet, Mac, Uuid, VmName};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The most VMIs (interfaces) one pod may have. A longer list, or an
@@ -349,11 +349,13 @@ pub fn check_vm_cfg(vmis: &[VmiConfig]) -> Result<(), Reject> {
             vmis.len()
         )));
     }
-    let (mut ids, mut indexes, mut ifnames) = (HashSet::new(), HashSet::new(), HashSet::new());
     let total = first.total();
-    for v in vmis {
+    // At most MAX_VMIS entries: comparing with the ones before is cheaper
+    // than hash sets, in time and in code.
+    for (i, v) in vmis.iter().enumerate() {
+        let before = &vmis[..i];
         v.check().map_err(invalid)?;
-        if !ids.insert(&v.id) {
+        if before.iter().any(|w| w.id == v.id) {
             return Err(invalid(format!("VMI {} is listed twice", v.id)));
         }
         if v.vm_uuid != first.vm_uuid {
@@ -370,11 +372,11 @@ pub fn check_vm_cfg(vmis: &[VmiConfig]) -> Result<(), Reject> {
                 v.total()
             )));
         }
-        if !indexes.insert(v.index) {
+        if before.iter().any(|w| w.index == v.index) {
             return Err(invalid(format!("index {} appears twice", v.index)));
         }
         if let Some(name) = &v.ifname {
-            if !ifnames.insert(name) {
+            if before.iter().any(|w| w.ifname.as_ref() == Some(name)) {
                 return Err(invalid(format!("two VMIs ask for interface name {name}")));
             }
         }
