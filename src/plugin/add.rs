@@ -48,7 +48,7 @@ impl Rollback {
         if self.multus_cache {
             let left = ctx.store.read_ports(&self.vm);
             if !left.good.iter().any(|p| p.port.vm_id == t.container_id) {
-                remove_multus_cache_if(ctx, &self.vm, &own);
+                remove_multus_cache_if(&ctx.store, &self.vm, &own);
             }
         }
     }

@@ -8,13 +8,15 @@
 //! a tenant's configuration, not the runtime's view of the node.
 
 use super::{del::subscription, GC_BUDGET};
-use super::{finish_vm, join_errors, plan, remove_multus_cache_if, teardown, Ctx, Request};
+use super::{join_errors, plan, remove_multus_cache_if, remove_vm_state, teardown};
+use super::{unsubscribe_if_empty, Ctx, Request};
 use crate::cni::error::{Context, Error, Result};
 use crate::ids::{ContainerId, VmName};
 use crate::netlink::Socket;
 use crate::store::{BadFile, PodLock, PortFile, Ports};
 use log::{info, warn};
 use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Pods handled (and locked) at once: bounds the open lock files.
@@ -22,6 +24,11 @@ const CHUNK: usize = 256;
 /// How long GC waits for one pod's lock: a pod whose ADD holds it for long
 /// must not stop the GC of the others.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
+/// Threads removing the pods' directories, caches and lock files. An
+/// `rmdir` can wait for the file system's journal (4 ms each on ext4 with
+/// `discard` on the development machine: 200 ms for 50 pods in a row);
+/// waits on several threads overlap.
+const FS_THREADS: usize = 8;
 
 pub fn gc(req: &Request) -> Result<()> {
     let ctx = Ctx::new(req, GC_BUDGET);
@@ -98,16 +105,66 @@ fn gc_pods(
         &bad,
         |c| !keep.contains(c),
     ));
-    let stale = |c: &ContainerId| !keep.contains(c);
-    for ((vm, _, _), d) in locked.iter().zip(&plans) {
-        finish_vm(ctx, vm, subscription(&d.ours), &stale);
-    }
+    // The agent client is one kept-alive connection: unsubscribing goes
+    // pod by pod. Each pod's directory, cache and lock then go on
+    // FS_THREADS threads, in that order per pod, the lock last.
+    let emptied: Vec<bool> = locked
+        .iter()
+        .zip(&plans)
+        .map(|((vm, _, _), d)| unsubscribe_if_empty(ctx, vm, subscription(&d.ours)))
+        .collect();
     let n = ports.len();
     drop(plans);
-    for (_, lock, _) in locked {
-        lock.finish(&ctx.store);
-    }
+    let stale = |c: &ContainerId| !keep.contains(c);
+    let store = &ctx.store;
+    in_parallel(locked.into_iter().zip(emptied), |((vm, lock, _), empty)| {
+        if empty {
+            remove_vm_state(store, &vm, &stale);
+        }
+        lock.finish(store);
+    });
     n
+}
+
+/// Calls `f` on every item, on up to [`FS_THREADS`] threads, the calling
+/// one included; returns when all are done. A thread that cannot be
+/// started leaves its share to the others.
+///
+/// Plain POSIX threads: `std::thread` would add about 22 KB to the binary
+/// (names, spawn hooks, scoped packets) for what is a loop over a queue.
+fn in_parallel<T: Send>(items: impl Iterator<Item = T> + Send, f: impl Fn(T) + Sync) {
+    let queue = Mutex::new(items);
+    let next = || queue.lock().ok().and_then(|mut q| q.next());
+    let work = || {
+        while let Some(item) = next() {
+            f(item);
+        }
+    };
+    let work: &(dyn Fn() + Sync) = &work;
+    extern "C" fn run(arg: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: `arg` points to `work` below, which outlives the thread:
+        // every thread started is joined before `in_parallel` returns.
+        let work = unsafe { &*(arg as *const &(dyn Fn() + Sync)) };
+        work();
+        std::ptr::null_mut()
+    }
+    let arg = &work as *const &(dyn Fn() + Sync) as *mut libc::c_void;
+    let mut started = Vec::new();
+    for _ in 1..FS_THREADS {
+        let mut t = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
+        // SAFETY: `t` is written by pthread_create on success; `run` is a
+        // valid start routine and `arg` stays valid until the join below.
+        if unsafe { libc::pthread_create(t.as_mut_ptr(), std::ptr::null(), run, arg) } != 0 {
+            break;
+        }
+        // SAFETY: pthread_create returned 0, so it initialised `t`.
+        started.push(unsafe { t.assume_init() });
+    }
+    work();
+    for t in started {
+        // SAFETY: `t` is a thread started above and not joined yet.
+        unsafe { libc::pthread_join(t, std::ptr::null_mut()) };
+    }
 }
 
 /// Multus caches and lock files of pods without state (an ADD killed
@@ -128,7 +185,7 @@ fn gc_debris(ctx: &Ctx, keep: &HashSet<&ContainerId>) -> Vec<Error> {
         if ctx.store.read_ports(&vm).good.is_empty() {
             match lock(ctx, &vm) {
                 Ok(lock) => {
-                    remove_multus_cache_if(ctx, &vm, &stale);
+                    remove_multus_cache_if(&ctx.store, &vm, &stale);
                     lock.finish(&ctx.store);
                 }
                 Err(e) => errors.push(e),

@@ -134,9 +134,17 @@ fn finish_vm(
     subscription: Option<&Uuid>,
     cache_is_stale: &dyn Fn(&crate::ids::ContainerId) -> bool,
 ) {
+    if unsubscribe_if_empty(ctx, vm, subscription) {
+        remove_vm_state(&ctx.store, vm, cache_is_stale);
+    }
+}
+
+/// The first half of [`finish_vm`]: true when `vm` has no port file left,
+/// after unsubscribing `subscription`.
+fn unsubscribe_if_empty(ctx: &Ctx, vm: &VmName, subscription: Option<&Uuid>) -> bool {
     let left = ctx.store.read_ports(vm);
     if !left.good.is_empty() || !left.bad.is_empty() {
-        return;
+        return false;
     }
     if let Some(uuid) = subscription {
         // A rollback may run after the deadline passed: the unsubscribe
@@ -149,26 +157,37 @@ fn finish_vm(
             ),
         }
     }
-    if let Err(e) = ctx.store.remove_vm_dir_if_empty(vm) {
+    true
+}
+
+/// The second half of [`finish_vm`]: the (empty) VM directory and the
+/// stale Multus cache. File system only, so GC can run it on several
+/// threads.
+fn remove_vm_state(
+    store: &Store,
+    vm: &VmName,
+    cache_is_stale: &dyn Fn(&crate::ids::ContainerId) -> bool,
+) {
+    if let Err(e) = store.remove_vm_dir_if_empty(vm) {
         warn!("{e}");
     }
-    remove_multus_cache_if(ctx, vm, cache_is_stale);
+    remove_multus_cache_if(store, vm, cache_is_stale);
 }
 
 /// Removes the Multus cache of `vm` when `is_stale(container that wrote
 /// it)`; a newer sandbox's cache is left alone.
 fn remove_multus_cache_if(
-    ctx: &Ctx,
+    store: &Store,
     vm: &VmName,
     is_stale: &dyn Fn(&crate::ids::ContainerId) -> bool,
 ) {
-    let Some(cache) = ctx.store.read_multus_cache(vm) else {
+    let Some(cache) = store.read_multus_cache(vm) else {
         return;
     };
     if !is_stale(&cache.container_id) {
         return;
     }
-    match ctx.store.remove_multus_cache(vm) {
+    match store.remove_multus_cache(vm) {
         Ok(()) => info!(
             "removed the Multus cache of {vm} (container {})",
             cache.container_id
