@@ -37,10 +37,10 @@ const MULTUS_DIR: &str = "multus";
 const LOCK_DIR: &str = "cni-locks";
 
 /// A port file: the agent's fields plus what DEL, CHECK and GC need so
-/// they never recompute a name. On disk it is one flat JSON object
-/// ([`PortFileJson`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(from = "PortFileJson", into = "PortFileJson")]
+/// they never recompute a name. On disk it is one flat JSON object, written
+/// through [`PortFileJson`] and read by [`PortFile::from_json`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(into = "PortFileJson")]
 pub struct PortFile {
     /// The agent's part: exactly the `POST /vm` body.
     pub port: PortRequest,
@@ -57,9 +57,9 @@ pub struct PortFile {
 
 /// The JSON of a port file: the [`PortRequest`] keys first, in its order,
 /// then ours. Spelled out rather than `#[serde(flatten)]`, which buffers
-/// every key through serde's generic `Content` (about 8 KB of the binary);
-/// the keys, their order and their defaults are the same.
-#[derive(serde::Serialize, serde::Deserialize)]
+/// every key through serde's generic `Content`; the keys and their order
+/// are the same.
+#[derive(serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 struct PortFileJson {
     vm_uuid: Uuid,
@@ -71,39 +71,64 @@ struct PortFileJson {
     vm_ifname: IfName,
     vm_namespace: String,
     vif_type: VifType,
-    #[serde(
-        default,
-        deserialize_with = "empty_is_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pod_uid: Option<Uuid>,
-    #[serde(default)]
     network: String,
-    #[serde(default)]
     index: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     vlan_id: Option<u16>,
 }
 
-impl From<PortFileJson> for PortFile {
-    fn from(j: PortFileJson) -> PortFile {
-        PortFile {
+impl PortFile {
+    /// Parses a port file. Unknown keys are ignored; `pod-uid` may be
+    /// absent or "" (older files), `network`, `index` and `vlan-id` absent.
+    /// Through `serde_json::Value`, whose parser the binary has anyway: a
+    /// derived `Deserialize` costs about 8 KB more.
+    pub fn from_json(text: &[u8]) -> std::result::Result<PortFile, String> {
+        use serde_json::Value;
+        let v: Value = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        let o = v.as_object().ok_or("not a JSON object")?;
+        let text = |k: &str| match o.get(k) {
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            None => Ok(None),
+            Some(_) => Err(format!("{k} is not a string")),
+        };
+        let need = |k: &str| text(k)?.ok_or_else(|| format!("missing {k}"));
+        let num = |k: &str, max: u64| match o.get(k) {
+            None => Ok(None),
+            Some(n) => n
+                .as_u64()
+                .filter(|n| *n <= max)
+                .map(Some)
+                .ok_or_else(|| format!("{k} is not a number up to {max}")),
+        };
+        let typed = |k: &str, e: crate::ids::Invalid| format!("{k}: {e}");
+        let uuid = |k: &str| Uuid::parse(need(k)?).map_err(|e| typed(k, e));
+        let ifname = |k: &str| IfName::parse(need(k)?).map_err(|e| typed(k, e));
+        Ok(PortFile {
             port: PortRequest {
-                vm_uuid: j.vm_uuid,
-                vm_name: j.vm_name,
-                host_ifname: j.host_ifname,
-                vn_uuid: j.vn_uuid,
-                vmi_uuid: j.vmi_uuid,
-                vm_id: j.vm_id,
-                vm_ifname: j.vm_ifname,
-                vm_namespace: j.vm_namespace,
+                vm_uuid: uuid("vm-uuid")?,
+                vm_name: VmName::parse(need("vm-name")?).map_err(|e| typed("vm-name", e))?,
+                host_ifname: ifname("host-ifname")?,
+                vn_uuid: uuid("vn-uuid")?,
+                vmi_uuid: uuid("vmi-uuid")?,
+                vm_id: ContainerId::parse(need("vm-id")?).map_err(|e| typed("vm-id", e))?,
+                vm_ifname: ifname("vm-ifname")?,
+                vm_namespace: need("vm-namespace")?.to_string(),
             },
-            vif_type: j.vif_type,
-            pod_uid: j.pod_uid,
-            network: j.network,
-            index: j.index,
-            vlan_id: j.vlan_id,
-        }
+            vif_type: match need("vif-type")? {
+                "veth" => VifType::Veth,
+                "macvlan" => VifType::Macvlan,
+                other => return Err(format!("vif-type {other:?} is not veth or macvlan")),
+            },
+            pod_uid: match text("pod-uid")? {
+                None | Some("") => None,
+                Some(_) => Some(uuid("pod-uid")?),
+            },
+            network: text("network")?.unwrap_or_default().to_string(),
+            index: num("index", u64::from(u32::MAX))?.unwrap_or(0) as u32,
+            vlan_id: num("vlan-id", u64::from(u16::MAX))?.map(|v| v as u16),
+        })
     }
 }
 
@@ -425,7 +450,7 @@ impl Store {
             // from_slice, as every parse in the plugin: one serde_json reader in
             // the binary, not two (about 5 KB, docs/performance.md).
             let parsed = dir.read(&name, MAX_FILE).and_then(|text| {
-                let pf: PortFile = serde_json::from_slice(text.as_bytes())
+                let pf = PortFile::from_json(text.as_bytes())
                     .map_err(|e| format!("invalid port file: {e}"))?;
                 pf.check(vm, &uuid)?;
                 Ok(pf)
@@ -672,7 +697,7 @@ mod tests {
             let pf = sample(nested);
             let written = serde_json::to_vec_pretty(&pf).unwrap();
             assert_eq!(String::from_utf8(written).unwrap(), text);
-            assert_eq!(serde_json::from_str::<PortFile>(text).unwrap(), pf);
+            assert_eq!(PortFile::from_json(text.as_bytes()).unwrap(), pf);
         }
     }
 
@@ -688,10 +713,10 @@ mod tests {
             "tx-vlan-id":-1}"#;
         let mut want = sample(false);
         want.network = String::new();
-        assert_eq!(serde_json::from_str::<PortFile>(bare).unwrap(), want);
+        assert_eq!(PortFile::from_json(bare.as_bytes()).unwrap(), want);
         let empty_uid = VETH_FILE.replace("\"network\"", "\"pod-uid\": \"\",\n  \"network\"");
         assert_eq!(
-            serde_json::from_str::<PortFile>(&empty_uid).unwrap(),
+            PortFile::from_json(empty_uid.as_bytes()).unwrap(),
             sample(false)
         );
         // A required key missing, or a bad value, is still an error.
@@ -699,8 +724,14 @@ mod tests {
             VETH_FILE.replace("  \"vif-type\": \"veth\",\n", ""),
             VETH_FILE.replace("\"eth0\"", "\"../eth0\""),
             NESTED_FILE.replace("\"pod-uid\": \"0b1c", "\"pod-uid\": \"xb1c"),
+            NESTED_FILE.replace("\"vlan-id\": 100", "\"vlan-id\": 65536"),
+            VETH_FILE.replace("\"index\": 0", "\"index\": \"0\""),
+            VETH_FILE.replace("\"index\": 0", "\"index\": -1"),
+            VETH_FILE.replace("\"veth\"", "\"tap\""),
+            VETH_FILE.replace("\"c0ffee\"", "7"),
+            "[]".to_string(),
         ] {
-            assert!(serde_json::from_str::<PortFile>(&bad).is_err(), "{bad}");
+            assert!(PortFile::from_json(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 }
