@@ -224,26 +224,84 @@ pub struct PortRequest {
 
 /// A `/vm-cfg` element as the agent sends it. Agents before 2020-05 called
 /// `vm-uuid` `instance-id`.
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
 struct WireVmiConfig {
     id: String,
-    #[serde(alias = "instance-id")]
     vm_uuid: String,
     vn_id: String,
-    #[serde(default)]
     vn_name: String,
     mac_address: String,
-    /// Wider than the field, so that an out-of-range number is our error.
-    #[serde(default = "no_vlan")]
+    /// Wider than the field, so that an out-of-range number is our error;
+    /// 65535 when absent.
     vlan_id: u64,
     /// Left out by the agent when the VMI has no annotations.
-    #[serde(default)]
     annotations: Vec<String>,
 }
 
-fn no_vlan() -> u64 {
-    u64::from(NO_VLAN)
+impl WireVmiConfig {
+    fn read(m: &Members) -> Result<WireVmiConfig, String> {
+        let vm_uuid = match m.string("vm-uuid", false)? {
+            Some(u) => u,
+            None => m
+                .string("instance-id", false)?
+                .ok_or("missing field `vm-uuid`")?,
+        };
+        Ok(WireVmiConfig {
+            id: m.required("id")?,
+            vm_uuid,
+            vn_id: m.required("vn-id")?,
+            vn_name: m.string("vn-name", false)?.unwrap_or_default(),
+            mac_address: m.required("mac-address")?,
+            vlan_id: m.number("vlan-id", false)?.unwrap_or(u64::from(NO_VLAN)),
+            annotations: m.strings("annotations")?,
+        })
+    }
+}
+
+/// The members of one element of an agent answer, read by name: absent
+/// ones get their default, one of the wrong type is an error naming its
+/// key. By hand through `serde_json::Value` (parsed anyway) rather than a
+/// derived `Deserialize` per wire struct, which costs several KB of code
+/// each (docs/performance.md).
+struct Members<'a>(&'a serde_json::Map<String, serde_json::Value>);
+
+impl Members<'_> {
+    /// A string; None when absent or, with `null_is_none`, null.
+    fn string(&self, key: &str, null_is_none: bool) -> Result<Option<String>, String> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(serde_json::Value::Null) if null_is_none => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(format!("{key} is a JSON {}, not a string", json_kind(v))),
+        }
+    }
+
+    fn required(&self, key: &str) -> Result<String, String> {
+        self.string(key, false)?
+            .ok_or_else(|| format!("missing field `{key}`"))
+    }
+
+    /// A non-negative integer; None when absent or, with `null_is_none`,
+    /// null.
+    fn number(&self, key: &str, null_is_none: bool) -> Result<Option<u64>, String> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(serde_json::Value::Null) if null_is_none => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| format!("{key} {v} is not a non-negative integer")),
+        }
+    }
+
+    /// An array of strings; empty when absent.
+    fn strings(&self, key: &str) -> Result<Vec<String>, String> {
+        let Some(v) = self.0.get(key) else {
+            return Ok(Vec::new());
+        };
+        v.as_array()
+            .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_string)).collect())
+            .ok_or_else(|| format!("{key} is not an array of strings"))
+    }
 }
 
 fn is_nil(u: &Uuid) -> bool {
@@ -316,16 +374,27 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-fn element<T: serde::de::DeserializeOwned>(i: usize, v: serde_json::Value) -> Result<T, Reject> {
-    serde_json::from_value(v).map_err(|e| Reject::Invalid(format!("element {i}: {e}")))
+/// Element `i` of an answer, read by `read`.
+fn element<T>(
+    i: usize,
+    v: &serde_json::Value,
+    read: impl FnOnce(&Members) -> Result<T, String>,
+) -> Result<T, Reject> {
+    let members = v
+        .as_object()
+        .map(Members)
+        .ok_or_else(|| format!("a JSON {}, not an object", json_kind(v)));
+    members
+        .and_then(|m| read(&m))
+        .map_err(|e| Reject::Invalid(format!("element {i}: {e}")))
 }
 
 /// Decodes a `GET /vm-cfg/<vm-name>` answer: every VMI checked, then the
 /// list as a whole ([`check_vm_cfg`]). Returns the VMIs sorted by index.
 pub fn decode_vm_cfg(body: &str) -> Result<Vec<VmiConfig>, Reject> {
     let mut vmis = Vec::new();
-    for (i, v) in array(body)?.into_iter().enumerate() {
-        let wire: WireVmiConfig = element(i, v)?;
+    for (i, v) in array(body)?.iter().enumerate() {
+        let wire = element(i, v, WireVmiConfig::read)?;
         vmis.push(wire.decode().map_err(Reject::Invalid)?);
     }
     check_vm_cfg(&vmis)?;
@@ -396,27 +465,17 @@ pub fn check_vm_cfg(vmis: &[VmiConfig]) -> Result<(), Reject> {
 }
 
 /// A `/vm` element as the agent sends it; fields we do not use are ignored.
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Absent and null are the same.
 struct WireVmiOper {
     id: String,
-    #[serde(default)]
     instance_id: Option<String>,
-    #[serde(default)]
     mac_address: Option<String>,
-    #[serde(default)]
     ip_address: Option<String>,
-    #[serde(default)]
     plen: Option<u64>,
-    #[serde(default)]
     gateway: Option<String>,
-    #[serde(default)]
     dns_server: Option<String>,
-    #[serde(default)]
     v6_ip_address: Option<String>,
-    #[serde(default)]
     v6_gateway: Option<String>,
-    #[serde(default)]
     v6_dns_server: Option<String>,
 }
 
@@ -445,6 +504,22 @@ fn printable(s: &str) -> String {
 }
 
 impl WireVmiOper {
+    fn read(m: &Members) -> Result<WireVmiOper, String> {
+        let s = |key| m.string(key, true);
+        Ok(WireVmiOper {
+            id: m.required("id")?,
+            instance_id: s("instance-id")?,
+            mac_address: s("mac-address")?,
+            ip_address: s("ip-address")?,
+            plen: m.number("plen", true)?,
+            gateway: s("gateway")?,
+            dns_server: s("dns-server")?,
+            v6_ip_address: s("v6-ip-address")?,
+            v6_gateway: s("v6-gateway")?,
+            v6_dns_server: s("v6-dns-server")?,
+        })
+    }
+
     fn decode(self, vm: &Uuid) -> Result<VmiOper, String> {
         let id = uuid("id", &self.id)?;
         let ctx = |e: String| format!("VMI {id}: {e}");
@@ -519,8 +594,8 @@ where
 /// checked, ids unique, at most [`MAX_VMIS`], none of another VM.
 pub fn decode_vm(body: &str, vm: &Uuid) -> Result<Vec<VmiOper>, Reject> {
     let mut opers: Vec<VmiOper> = Vec::new();
-    for (i, v) in array(body)?.into_iter().enumerate() {
-        let wire: WireVmiOper = element(i, v)?;
+    for (i, v) in array(body)?.iter().enumerate() {
+        let wire = element(i, v, WireVmiOper::read)?;
         let oper = wire.decode(vm).map_err(Reject::Invalid)?;
         if opers.iter().any(|o| o.id == oper.id) {
             return Err(Reject::Invalid(format!("VMI {} is listed twice", oper.id)));
