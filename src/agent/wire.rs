@@ -42,7 +42,7 @@ impl Reject {
 
 /// Parsed `annotations` of a `/vm-cfg` element: `{key:value}` strings, split
 /// at the first `:`; unknown keys kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Annotations(pub BTreeMap<String, String>);
 
 impl Annotations {
@@ -96,10 +96,9 @@ impl Annotations {
     }
 }
 
-/// One VMI of `GET /vm-cfg/<vm-name>`, checked. Stored as is in the Multus
-/// cache (kebab-case JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// One VMI of `GET /vm-cfg/<vm-name>`, checked. The Multus cache keeps it
+/// in the agent's form ([`encode_vm_cfg`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmiConfig {
     /// The VMI (`id`).
     pub id: Uuid,
@@ -392,14 +391,44 @@ fn element<T>(
 /// Decodes a `GET /vm-cfg/<vm-name>` answer: every VMI checked, then the
 /// list as a whole ([`check_vm_cfg`]). Returns the VMIs sorted by index.
 pub fn decode_vm_cfg(body: &str) -> Result<Vec<VmiConfig>, Reject> {
+    decode_vm_cfg_list(&array(body)?)
+}
+
+/// [`decode_vm_cfg`] of the elements of an answer already parsed (the
+/// Multus cache keeps them in [`encode_vm_cfg`]'s form).
+pub fn decode_vm_cfg_list(list: &[serde_json::Value]) -> Result<Vec<VmiConfig>, Reject> {
     let mut vmis = Vec::new();
-    for (i, v) in array(body)?.iter().enumerate() {
+    for (i, v) in list.iter().enumerate() {
         let wire = element(i, v, WireVmiConfig::read)?;
         vmis.push(wire.decode().map_err(Reject::Invalid)?);
     }
     check_vm_cfg(&vmis)?;
     vmis.sort_unstable_by_key(|v| v.index);
     Ok(vmis)
+}
+
+/// `vmis` as the agent sends them, for the Multus cache: read back by
+/// [`decode_vm_cfg_list`], with every check of an answer, into the same
+/// values.
+pub fn encode_vm_cfg(vmis: &[VmiConfig]) -> serde_json::Value {
+    let encode = |v: &VmiConfig| {
+        let annotations: Vec<String> = v
+            .annotations
+            .0
+            .iter()
+            .map(|(k, x)| format!("{{{k}:{x}}}"))
+            .collect();
+        let mut o = serde_json::Map::new();
+        o.insert("id".into(), v.id.as_str().into());
+        o.insert("vm-uuid".into(), v.vm_uuid.as_str().into());
+        o.insert("vn-id".into(), v.vn_id.as_str().into());
+        o.insert("vn-name".into(), v.vn_name.as_str().into());
+        o.insert("mac-address".into(), v.mac.to_string().into());
+        o.insert("vlan-id".into(), v.vlan_id.unwrap_or(NO_VLAN).into());
+        o.insert("annotations".into(), annotations.into());
+        serde_json::Value::Object(o)
+    };
+    vmis.iter().map(encode).collect()
 }
 
 /// The rules of a VMI list (docs/agent-api.md §10), for the agent's answer
@@ -942,12 +971,23 @@ mod tests {
 
     #[test]
     fn vm_cfg_round_trips_through_the_cache_format() {
-        let v = decode_vm_cfg(&list(&[cfg(1, "0/1", &[])])).unwrap();
-        let json = serde_json::to_string(&v).unwrap();
-        assert!(json.contains("\"vm-uuid\""), "{json}");
-        let back: Vec<VmiConfig> = serde_json::from_str(&json).unwrap();
+        let edits = [(
+            "annotations",
+            Some(r#"["{index:1/2}", "{interface:net1}", "{k:a:b}}"]"#),
+        )];
+        let v = decode_vm_cfg(&list(&[
+            cfg(1, "0/2", &[("vlan-id", Some("100"))]),
+            cfg(2, "1/2", &edits),
+        ]))
+        .unwrap();
+        let json = encode_vm_cfg(&v);
+        let text = json.to_string();
+        assert!(text.contains("\"vm-uuid\""), "{text}");
+        let back = decode_vm_cfg_list(json.as_array().unwrap()).unwrap();
         assert_eq!(back, v);
-        check_vm_cfg(&back).unwrap();
+        assert_eq!(back[1].annotations.get("k"), Some("a:b}"));
+        assert_eq!(back[1].ifname.as_ref().map(IfName::as_str), Some("net1"));
+        assert_eq!(back[0].vlan_id, Some(100));
         // A cache edited to break a rule the types cannot carry is caught.
         let mut bad = back.clone();
         bad[0].mac = Mac([1, 0, 0x5e, 0, 0, 1]);

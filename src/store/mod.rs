@@ -17,7 +17,7 @@
 
 pub mod dirfd;
 
-use crate::agent::{PortRequest, VmiConfig};
+use crate::agent::{wire, PortRequest, VmiConfig};
 use crate::cni::error::{code, Error, Result};
 use crate::config::VifType;
 use crate::deadline::Deadline;
@@ -179,33 +179,49 @@ impl PortFile {
     }
 }
 
-/// `""` (older files) or absent is None; anything else must be a UUID.
-fn empty_is_none<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<Uuid>, D::Error> {
-    let s: Option<String> = serde::Deserialize::deserialize(d)?;
-    match s.as_deref() {
-        None | Some("") => Ok(None),
-        Some(s) => Uuid::parse(s).map(Some).map_err(serde::de::Error::custom),
-    }
-}
-
-/// The Multus cache: the `/vm-cfg` answer of one sandbox.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The Multus cache: the `/vm-cfg` answer of one sandbox. On disk,
+/// `{"container-id": .., "pod-uid": .. (when known), "vmis": [..]}` with
+/// the VMIs in the agent's own form, read back with the checks of an
+/// agent answer ([`crate::agent::wire::decode_vm_cfg_list`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultusCache {
     /// The sandbox the answer was fetched for.
-    #[serde(rename = "container-id")]
     pub container_id: ContainerId,
     /// Pod UID from CNI_ARGS, if any.
-    #[serde(
-        rename = "pod-uid",
-        default,
-        deserialize_with = "empty_is_none",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub pod_uid: Option<Uuid>,
     /// The VMIs, as the agent client returned them.
     pub vmis: Vec<VmiConfig>,
+}
+
+impl MultusCache {
+    fn to_json(&self) -> String {
+        let mut o = serde_json::Map::new();
+        o.insert("container-id".into(), self.container_id.as_str().into());
+        if let Some(uid) = &self.pod_uid {
+            o.insert("pod-uid".into(), uid.as_str().into());
+        }
+        o.insert("vmis".into(), wire::encode_vm_cfg(&self.vmis));
+        serde_json::Value::Object(o).to_string()
+    }
+
+    fn from_json(text: &[u8]) -> std::result::Result<MultusCache, String> {
+        let v: serde_json::Value = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        let get = |k: &str| v.get(k).and_then(serde_json::Value::as_str);
+        let container_id = ContainerId::parse(get("container-id").unwrap_or_default())
+            .map_err(|e| format!("container-id: {e}"))?;
+        let pod_uid = match get("pod-uid") {
+            None | Some("") => None,
+            Some(u) => Some(Uuid::parse(u).map_err(|e| format!("pod-uid: {e}"))?),
+        };
+        let vmis = v.get("vmis").and_then(serde_json::Value::as_array);
+        let vmis = wire::decode_vm_cfg_list(vmis.map_or(&[], Vec::as_slice))
+            .map_err(|r| r.reason().to_string())?;
+        Ok(MultusCache {
+            container_id,
+            pod_uid,
+            vmis,
+        })
+    }
 }
 
 /// An entry of a VM directory that is not a usable port file.
@@ -556,8 +572,7 @@ impl Store {
         let dir = self
             .sub(MULTUS_DIR, true)?
             .ok_or_else(|| state_err("writing", &path, "no directory"))?;
-        let data = serde_json::to_vec_pretty(cache).map_err(|e| state_err("encoding", &path, e))?;
-        dir.write_atomic(vm.as_str(), &data, DURABLE)
+        dir.write_atomic(vm.as_str(), cache.to_json().as_bytes(), DURABLE)
             .map_err(|e| state_err("writing", &path, e))
     }
 
@@ -566,9 +581,9 @@ impl Store {
     pub fn read_multus_cache(&self, vm: &VmName) -> Option<MultusCache> {
         let dir = self.sub(MULTUS_DIR, false).ok()??;
         dir.kind(vm.as_str()).ok()??;
-        let parsed = dir.read(vm.as_str(), MAX_FILE).and_then(|s| {
-            serde_json::from_slice::<MultusCache>(s.as_bytes()).map_err(|e| e.to_string())
-        });
+        let parsed = dir
+            .read(vm.as_str(), MAX_FILE)
+            .and_then(|s| MultusCache::from_json(s.as_bytes()));
         match parsed {
             Ok(c) => Some(c),
             Err(e) => {
