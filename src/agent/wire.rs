@@ -9,7 +9,6 @@
 
 use crate::ids::{check_unicast, ContainerId, IfName, IpNet, Mac, Uuid, VmName};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The most VMIs (interfaces) one pod may have. A longer list, or an
@@ -41,9 +40,11 @@ impl Reject {
 }
 
 /// Parsed `annotations` of a `/vm-cfg` element: `{key:value}` strings, split
-/// at the first `:`; unknown keys kept.
+/// at the first `:`; unknown keys kept, each key once, in the agent's
+/// order. A handful per VMI: a list, not a map (a `BTreeMap<String,
+/// String>` costs about 3 KB of code).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Annotations(pub BTreeMap<String, String>);
+pub struct Annotations(Vec<(String, String)>);
 
 impl Annotations {
     /// Parses the agent's strings; malformed entries are skipped, never panic;
@@ -53,23 +54,32 @@ impl Annotations {
     /// strip exactly one brace on each side (tolerating their absence), split
     /// at the first `:` (values may contain colons) and keep the rest as is.
     pub fn parse(raw: &[String]) -> Annotations {
-        let mut map = BTreeMap::new();
+        let mut list: Vec<(String, String)> = Vec::new();
         for s in raw {
             let inner = s.strip_prefix('{').unwrap_or(s);
             let inner = inner.strip_suffix('}').unwrap_or(inner);
             match inner.split_once(':') {
-                Some((k, v)) if !k.is_empty() => {
-                    map.insert(k.to_string(), v.to_string());
-                }
+                Some((k, v)) if !k.is_empty() => match list.iter_mut().find(|(n, _)| n == k) {
+                    Some((_, old)) => *old = v.to_string(),
+                    None => list.push((k.to_string(), v.to_string())),
+                },
                 _ => log::debug!("skipping malformed annotation {s:?}"),
             }
         }
-        Annotations(map)
+        Annotations(list)
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every (key, value), in the agent's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// `index` as (i, total), None when absent or malformed (including
@@ -414,7 +424,6 @@ pub fn encode_vm_cfg(vmis: &[VmiConfig]) -> serde_json::Value {
     let encode = |v: &VmiConfig| {
         let annotations: Vec<String> = v
             .annotations
-            .0
             .iter()
             .map(|(k, x)| format!("{{{k}:{x}}}"))
             .collect();
@@ -690,6 +699,10 @@ mod tests {
         assert_eq!(a.network(), Some("a:b:c"));
         assert_eq!(a.get("extra"), Some("x"));
         assert_eq!(a.0.len(), 3);
+        // Of duplicate keys the last wins, in the first one's place.
+        let a = ann(&["{k:1}", "{j:2}", "{k:3}"]);
+        let all: Vec<_> = a.iter().collect();
+        assert_eq!(all, [("k", "3"), ("j", "2")]);
     }
 
     #[test]
