@@ -665,14 +665,12 @@ pub fn pick_ready(opers: &[VmiOper], wanted: &[&Uuid]) -> Result<Vec<VmiOper>, R
 /// The agent's error text: the `error` member of a JSON error body, else the
 /// body itself; bounded and escaped for messages.
 pub fn error_text(body: &str) -> String {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        error: String,
-    }
-    match serde_json::from_slice::<ErrorBody>(body.as_bytes()) {
-        Ok(e) => crate::ids::printable(&e.error, 200),
-        Err(_) => crate::ids::printable(body, 200),
-    }
+    let parsed = serde_json::from_slice::<serde_json::Value>(body.as_bytes());
+    let error = parsed.ok().and_then(|v| match v.get("error") {
+        Some(serde_json::Value::String(e)) => Some(e.clone()),
+        _ => None,
+    });
+    crate::ids::printable(error.as_deref().unwrap_or(body), 200)
 }
 
 #[cfg(test)]
