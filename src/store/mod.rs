@@ -38,9 +38,8 @@ const LOCK_DIR: &str = "cni-locks";
 
 /// A port file: the agent's fields plus what DEL, CHECK and GC need so
 /// they never recompute a name. On disk it is one flat JSON object, written
-/// through [`PortFileJson`] and read by [`PortFile::from_json`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(into = "PortFileJson")]
+/// by [`PortFile::to_json`] and read by [`PortFile::from_json`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortFile {
     /// The agent's part: exactly the `POST /vm` body.
     pub port: PortRequest,
@@ -55,31 +54,27 @@ pub struct PortFile {
     pub vlan_id: Option<u16>,
 }
 
-/// The JSON of a port file: the [`PortRequest`] keys first, in its order,
-/// then ours. Spelled out rather than `#[serde(flatten)]`, which buffers
-/// every key through serde's generic `Content`; the keys and their order
-/// are the same.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-struct PortFileJson {
-    vm_uuid: Uuid,
-    vm_name: VmName,
-    host_ifname: IfName,
-    vn_uuid: Uuid,
-    vmi_uuid: Uuid,
-    vm_id: ContainerId,
-    vm_ifname: IfName,
-    vm_namespace: String,
-    vif_type: VifType,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pod_uid: Option<Uuid>,
-    network: String,
-    index: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vlan_id: Option<u16>,
-}
-
 impl PortFile {
+    /// The file's text: the [`PortRequest`] members in the agent's order,
+    /// then ours, pretty-printed.
+    pub fn to_json(&self) -> String {
+        let mut m = self.port.members();
+        let vif = match self.vif_type {
+            VifType::Veth => "veth",
+            VifType::Macvlan => "macvlan",
+        };
+        m.push(("vif-type", vif.into()));
+        if let Some(uid) = &self.pod_uid {
+            m.push(("pod-uid", uid.as_str().into()));
+        }
+        m.push(("network", self.network.as_str().into()));
+        m.push(("index", self.index.into()));
+        if let Some(v) = self.vlan_id {
+            m.push(("vlan-id", v.into()));
+        }
+        wire::object_text(&m, true)
+    }
+
     /// Parses a port file. Unknown keys are ignored; `pod-uid` may be
     /// absent or "" (older files), `network`, `index` and `vlan-id` absent.
     /// Through `serde_json::Value`, whose parser the binary has anyway: a
@@ -129,27 +124,6 @@ impl PortFile {
             index: num("index", u64::from(u32::MAX))?.unwrap_or(0) as u32,
             vlan_id: num("vlan-id", u64::from(u16::MAX))?.map(|v| v as u16),
         })
-    }
-}
-
-impl From<PortFile> for PortFileJson {
-    fn from(pf: PortFile) -> PortFileJson {
-        let p = pf.port;
-        PortFileJson {
-            vm_uuid: p.vm_uuid,
-            vm_name: p.vm_name,
-            host_ifname: p.host_ifname,
-            vn_uuid: p.vn_uuid,
-            vmi_uuid: p.vmi_uuid,
-            vm_id: p.vm_id,
-            vm_ifname: p.vm_ifname,
-            vm_namespace: p.vm_namespace,
-            vif_type: pf.vif_type,
-            pod_uid: pf.pod_uid,
-            network: pf.network,
-            index: pf.index,
-            vlan_id: pf.vlan_id,
-        }
     }
 }
 
@@ -408,8 +382,7 @@ impl Store {
         let dir = self
             .vm_dir(&p.vm_name, true)?
             .ok_or_else(|| state_err("writing", &path, "no directory"))?;
-        let data = serde_json::to_vec_pretty(pf).map_err(|e| state_err("encoding", &path, e))?;
-        dir.write_atomic(p.vmi_uuid.as_str(), &data, DURABLE)
+        dir.write_atomic(p.vmi_uuid.as_str(), pf.to_json().as_bytes(), DURABLE)
             .map_err(|e| state_err("writing", &path, e))?;
         log::debug!("wrote port file {}", path.display());
         Ok(())
@@ -710,8 +683,7 @@ mod tests {
     fn port_files_keep_their_json() {
         for (nested, text) in [(false, VETH_FILE), (true, NESTED_FILE)] {
             let pf = sample(nested);
-            let written = serde_json::to_vec_pretty(&pf).unwrap();
-            assert_eq!(String::from_utf8(written).unwrap(), text);
+            assert_eq!(pf.to_json(), text);
             assert_eq!(PortFile::from_json(text.as_bytes()).unwrap(), pf);
         }
     }
