@@ -1,12 +1,11 @@
-//! Logging to a size-rotated file (simplelog), stderr when it cannot be opened.
+//! Logging to a size-rotated file, stderr when it cannot be opened.
 //!
 //! Every plugin run is a short process, and many run at once. So:
 //! * rotation happens once, at startup, under an `flock` on `<log>.lock`,
 //!   and only when the file has reached `log-max-size`: `.N-1` -> `.N` ...
 //!   `log` -> `log.1`; the rename onto `.N` drops the oldest;
-//! * the file is opened `O_APPEND`, and each line, however long, reaches it
-//!   in one `write(2)` ([`Lines`]), so lines of concurrent processes never
-//!   interleave;
+//! * the file is opened `O_APPEND` and each line, however long, is one
+//!   `write(2)`, so lines of concurrent processes never interleave;
 //! * the directory is created 0700 and the files 0600 (they can hold pod
 //!   names and, at debug, the config);
 //! * no open follows a symlink or blocks on a FIFO planted at the log's or
@@ -16,23 +15,26 @@
 //!
 //! Line format: `<RFC 3339 UTC time> [LEVEL] <pid> <COMMAND> <container id> <message>`,
 //! e.g. `2024-05-01T12:34:56.123456Z [INFO] 4242 ADD 0123abcd ADD k8s__ns__pod ...`.
-//! The line is composed here ([`Tagged`]); simplelog filters it (level, the
-//! `ureq` target) and writes it, configured to add nothing of its own (its
-//! timestamp would cost the `time` crate's formatter, about 13 KB).
+//!
+//! simplelog's `CombinedLogger` is the global logger (level filter,
+//! dispatch); the one logger it drives, [`Tagged`], composes and writes the
+//! line. simplelog's own `WriteLogger` formats through the `time` crate
+//! even when told to print no time: 24.5 KB of the static binary
+//! (docs/performance.md).
 
 use crate::config::Contrail;
 use log::{LevelFilter, Log, Metadata, Record};
-use simplelog::{ConfigBuilder, WriteLogger};
+use simplelog::{CombinedLogger, SharedLogger};
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Installs the global logger. Each line carries time, level, pid, command
 /// and container id. Never fails: falls back to stderr. A second call in the
 /// same process does nothing.
 pub fn init(conf: &Contrail, command: &str, container_id: &str) {
-    let level = conf.log_level;
     let out: Box<dyn Write + Send> =
         match open(&conf.log_file, conf.log_max_size, conf.log_max_files) {
             Ok(file) => Box::new(file),
@@ -44,103 +46,79 @@ pub fn init(conf: &Contrail, command: &str, container_id: &str) {
                 Box::new(std::io::stderr())
             }
         };
-    let sink = Lines {
-        out,
-        buf: Vec::new(),
+    let cid = if container_id.is_empty() {
+        "-"
+    } else {
+        container_id
     };
-    // Time, level and the rest are in the line [`Tagged`] composes.
-    let config = ConfigBuilder::new()
-        .set_time_level(LevelFilter::Off)
-        .set_max_level(LevelFilter::Off)
-        .set_target_level(LevelFilter::Off)
-        .set_thread_level(LevelFilter::Off)
-        .set_location_level(LevelFilter::Off)
-        // ureq logs requests and bodies at debug; the agent client logs
-        // what matters itself.
-        .add_filter_ignore_str("ureq")
-        .build();
     let logger = Tagged {
-        inner: WriteLogger::new(level, config, sink),
-        tag: format!(
-            "{} {command} {}",
-            std::process::id(),
-            if container_id.is_empty() {
-                "-"
-            } else {
-                container_id
-            }
-        ),
+        level: conf.log_level,
+        out: Mutex::new(out),
+        tag: format!("{} {command} {cid}", std::process::id()),
     };
-    if log::set_boxed_logger(Box::new(logger)).is_ok() {
-        log::set_max_level(level);
-    }
+    // Sets the maximum level too; fails only when a logger is installed.
+    let _ = CombinedLogger::init(vec![Box::new(logger)]);
 }
 
-/// Composes every line: time, level, the per-process tag (pid, command,
-/// container id) and the message, control characters escaped.
+/// Writes every record at or above `level` as one line: time, level, the
+/// per-process tag (pid, command, container id) and the message, control
+/// characters escaped.
 struct Tagged {
-    inner: Box<WriteLogger<Lines>>,
+    level: LevelFilter,
+    out: Mutex<Box<dyn Write + Send>>,
     tag: String,
+}
+
+impl Tagged {
+    /// The whole line, newline included, for one `write(2)`.
+    fn line(&self, record: &Record) -> String {
+        let text = record.args().to_string();
+        format!(
+            "{} [{}] {} {}\n",
+            rfc3339(std::time::SystemTime::now()),
+            record.level().as_str(),
+            self.tag,
+            escape_controls(&text)
+        )
+    }
 }
 
 impl Log for Tagged {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        self.inner.enabled(metadata)
+        // ureq logs requests and bodies at debug; the agent client logs
+        // what matters itself.
+        metadata.level() <= self.level && !metadata.target().starts_with("ureq")
     }
 
     fn log(&self, record: &Record) {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let text = record.args().to_string();
-        let msg = escape_controls(&text);
-        let time = rfc3339(std::time::SystemTime::now());
-        self.inner.log(
-            &Record::builder()
-                .args(format_args!(
-                    "{time} [{}] {} {msg}",
-                    record.level().as_str(),
-                    self.tag
-                ))
-                .metadata(record.metadata().clone())
-                .module_path(record.module_path())
-                .file(record.file())
-                .line(record.line())
-                .build(),
-        );
+        let line = self.line(record);
+        if let Ok(mut out) = self.out.lock() {
+            // Nothing useful can be done when the log cannot be written.
+            let _ = out.write_all(line.as_bytes());
+        }
     }
 
     fn flush(&self) {
-        self.inner.flush();
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.flush();
+        }
     }
 }
 
-/// Buffers what simplelog writes and hands each complete line to `out` in
-/// one `write_all`: one `write(2)` on an `O_APPEND` file, whatever the
-/// line's length (a `LineWriter` splits lines longer than its buffer).
-struct Lines {
-    out: Box<dyn Write + Send>,
-    buf: Vec<u8>,
-}
-
-impl Write for Lines {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if let Some(end) = self.buf.iter().rposition(|&b| b == b'\n') {
-            let r = self.out.write_all(&self.buf[..=end]);
-            self.buf.drain(..=end);
-            r?;
-        }
-        Ok(data.len())
+impl SharedLogger for Tagged {
+    fn level(&self) -> LevelFilter {
+        self.level
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() {
-            let r = self.out.write_all(&self.buf);
-            self.buf.clear();
-            r?;
-        }
-        self.out.flush()
+    fn config(&self) -> Option<&simplelog::Config> {
+        None
+    }
+
+    fn as_log(self: Box<Self>) -> Box<dyn Log> {
+        self
     }
 }
 
@@ -321,9 +299,9 @@ mod tests {
     }
 
     #[test]
-    fn each_line_is_one_write() {
+    fn each_line_is_one_write_and_ureq_is_filtered() {
         #[derive(Clone, Default)]
-        struct Calls(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+        struct Calls(std::sync::Arc<Mutex<Vec<Vec<u8>>>>);
         impl Write for Calls {
             fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
                 self.0.lock().unwrap().push(b.to_vec());
@@ -334,19 +312,30 @@ mod tests {
             }
         }
         let calls = Calls::default();
-        let mut lines = Lines {
-            out: Box::new(calls.clone()),
-            buf: Vec::new(),
+        let logger = Tagged {
+            level: LevelFilter::Info,
+            out: Mutex::new(Box::new(calls.clone())),
+            tag: "42 ADD c0ffee".into(),
         };
         let long = "x".repeat(5000);
-        write!(lines, "a {long} b\nsecond ").unwrap();
-        assert_eq!(calls.0.lock().unwrap().len(), 1, "one write per line");
-        writeln!(lines, "line").unwrap();
-        lines.flush().unwrap();
+        let record = |level, target: &str, text: &str| {
+            logger.log(
+                &Record::builder()
+                    .level(level)
+                    .target(target)
+                    .args(format_args!("{text}"))
+                    .build(),
+            )
+        };
+        record(log::Level::Info, "contrail_cni", &format!("a {long}\nb"));
+        record(log::Level::Debug, "contrail_cni", "hidden");
+        record(log::Level::Warn, "ureq::run", "hidden");
         let got = calls.0.lock().unwrap().clone();
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0], format!("a {long} b\n").into_bytes());
-        assert_eq!(got[1], b"second line\n");
+        assert_eq!(got.len(), 1, "one write per line, nothing else");
+        let line = String::from_utf8(got[0].clone()).unwrap();
+        assert!(line.ends_with(&format!(" [INFO] 42 ADD c0ffee a {long}\\nb\n")));
+        assert_eq!(line.matches('\n').count(), 1);
+        assert_eq!(&line[26..28], "Z ", "{line}");
     }
 
     #[test]
