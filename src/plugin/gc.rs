@@ -9,7 +9,7 @@
 
 use super::{del::subscription, GC_BUDGET};
 use super::{join_errors, plan, remove_multus_cache_if, remove_vm_state, teardown};
-use super::{unsubscribe_if_empty, Ctx, Request};
+use super::{unsubscribe, vm_is_empty, Ctx, Request};
 use crate::cni::error::{Context, Error, Result};
 use crate::ids::{ContainerId, VmName};
 use crate::netlink::Socket;
@@ -24,10 +24,10 @@ const CHUNK: usize = 256;
 /// How long GC waits for one pod's lock: a pod whose ADD holds it for long
 /// must not stop the GC of the others.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
-/// Threads removing the pods' directories, caches and lock files. An
-/// `rmdir` can wait for the file system's journal (4 ms each on ext4 with
-/// `discard` on the development machine: 200 ms for 50 pods in a row);
-/// waits on several threads overlap.
+/// Threads removing the pods' directories and Multus caches. An `rmdir`
+/// can wait for the file system (4 ms each on the ext4 of the development
+/// machine: 200 ms for 50 pods in a row); waits on several threads
+/// overlap.
 const FS_THREADS: usize = 8;
 
 pub fn gc(req: &Request) -> Result<()> {
@@ -105,34 +105,49 @@ fn gc_pods(
         &bad,
         |c| !keep.contains(c),
     ));
-    // The agent client is one kept-alive connection: unsubscribing goes
-    // pod by pod. Each pod's directory, cache and lock then go on
-    // FS_THREADS threads, in that order per pod, the lock last.
-    let emptied: Vec<bool> = locked
-        .iter()
-        .zip(&plans)
-        .map(|((vm, _, _), d)| unsubscribe_if_empty(ctx, vm, subscription(&d.ours)))
-        .collect();
-    let n = ports.len();
-    drop(plans);
+    // Under every pod's lock: the agent unsubscriptions, pod by pod on
+    // this thread (the agent client is one kept-alive connection), while
+    // FS_THREADS other threads remove the pods' directories and caches;
+    // then the locks.
     let stale = |c: &ContainerId| !keep.contains(c);
     let store = &ctx.store;
-    in_parallel(locked.into_iter().zip(emptied), |((vm, lock, _), empty)| {
-        if empty {
-            remove_vm_state(store, &vm, &stale);
-        }
+    let emptied: Vec<bool> = locked
+        .iter()
+        .map(|(vm, _, _)| vm_is_empty(store, vm))
+        .collect();
+    let empty_vms = locked
+        .iter()
+        .zip(&emptied)
+        .filter(|(_, empty)| **empty)
+        .map(|((vm, _, _), _)| vm);
+    in_parallel(
+        empty_vms,
+        |vm| remove_vm_state(store, vm, &stale),
+        || {
+            for (d, _) in plans.iter().zip(&emptied).filter(|(_, empty)| **empty) {
+                unsubscribe(ctx, subscription(&d.ours));
+            }
+        },
+    );
+    let n = ports.len();
+    drop(plans);
+    for (_, lock, _) in locked {
         lock.finish(store);
-    });
+    }
     n
 }
 
-/// Calls `f` on every item, on up to [`FS_THREADS`] threads, the calling
-/// one included; returns when all are done. A thread that cannot be
-/// started leaves its share to the others.
+/// Calls `f` on every item on up to [`FS_THREADS`] threads, while this one
+/// runs `meanwhile` and then helps; returns when all are done. A thread
+/// that cannot be started leaves its share to the others.
 ///
 /// Plain POSIX threads: `std::thread` would add about 22 KB to the binary
 /// (names, spawn hooks, scoped packets) for what is a loop over a queue.
-fn in_parallel<T: Send>(items: impl Iterator<Item = T> + Send, f: impl Fn(T) + Sync) {
+fn in_parallel<T: Send>(
+    items: impl Iterator<Item = T> + Send,
+    f: impl Fn(T) + Sync,
+    meanwhile: impl FnOnce(),
+) {
     let queue = Mutex::new(items);
     let next = || queue.lock().ok().and_then(|mut q| q.next());
     let work = || {
@@ -150,7 +165,7 @@ fn in_parallel<T: Send>(items: impl Iterator<Item = T> + Send, f: impl Fn(T) + S
     }
     let arg = &work as *const &(dyn Fn() + Sync) as *mut libc::c_void;
     let mut started = Vec::new();
-    for _ in 1..FS_THREADS {
+    for _ in 0..FS_THREADS {
         let mut t = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
         // SAFETY: `t` is written by pthread_create on success; `run` is a
         // valid start routine and `arg` stays valid until the join below.
@@ -160,6 +175,7 @@ fn in_parallel<T: Send>(items: impl Iterator<Item = T> + Send, f: impl Fn(T) + S
         // SAFETY: pthread_create returned 0, so it initialised `t`.
         started.push(unsafe { t.assume_init() });
     }
+    meanwhile();
     work();
     for t in started {
         // SAFETY: `t` is a thread started above and not joined yet.

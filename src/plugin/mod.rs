@@ -134,35 +134,34 @@ fn finish_vm(
     subscription: Option<&Uuid>,
     cache_is_stale: &dyn Fn(&crate::ids::ContainerId) -> bool,
 ) {
-    if unsubscribe_if_empty(ctx, vm, subscription) {
+    if vm_is_empty(&ctx.store, vm) {
+        unsubscribe(ctx, subscription);
         remove_vm_state(&ctx.store, vm, cache_is_stale);
     }
 }
 
-/// The first half of [`finish_vm`]: true when `vm` has no port file left,
-/// after unsubscribing `subscription`.
-fn unsubscribe_if_empty(ctx: &Ctx, vm: &VmName, subscription: Option<&Uuid>) -> bool {
-    let left = ctx.store.read_ports(vm);
-    if !left.good.is_empty() || !left.bad.is_empty() {
-        return false;
-    }
-    if let Some(uuid) = subscription {
-        // A rollback may run after the deadline passed: the unsubscribe
-        // still gets a moment.
-        let deadline = Deadline::after(ctx.deadline.remaining().max(UNSUBSCRIBE_MIN));
-        match ctx.agent.delete_vm(uuid, &deadline) {
-            Ok(()) => info!("agent: unsubscribed VM {uuid}"),
-            Err(e) => warn!(
-                "agent: DELETE /vm/{uuid} failed (ignored, the agent drops it on restart): {e}"
-            ),
-        }
-    }
-    true
+/// True when `vm` has no port file left, usable or not.
+fn vm_is_empty(store: &Store, vm: &VmName) -> bool {
+    let left = store.read_ports(vm);
+    left.good.is_empty() && left.bad.is_empty()
 }
 
-/// The second half of [`finish_vm`]: the (empty) VM directory and the
-/// stale Multus cache. File system only, so GC can run it on several
-/// threads.
+/// Unsubscribes VM `subscription` from the agent, when there is one.
+fn unsubscribe(ctx: &Ctx, subscription: Option<&Uuid>) {
+    let Some(uuid) = subscription else { return };
+    // A rollback may run after the deadline passed: the unsubscribe still
+    // gets a moment.
+    let deadline = Deadline::after(ctx.deadline.remaining().max(UNSUBSCRIBE_MIN));
+    match ctx.agent.delete_vm(uuid, &deadline) {
+        Ok(()) => info!("agent: unsubscribed VM {uuid}"),
+        Err(e) => {
+            warn!("agent: DELETE /vm/{uuid} failed (ignored, the agent drops it on restart): {e}")
+        }
+    }
+}
+
+/// The file system half of [`finish_vm`]: the (empty) VM directory and
+/// the stale Multus cache; GC runs it on several threads.
 fn remove_vm_state(
     store: &Store,
     vm: &VmName,
