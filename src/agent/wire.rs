@@ -436,25 +436,26 @@ fn element<T>(
 /// Decodes a `GET /vm-cfg/<vm-name>` answer: every VMI checked, then the
 /// list as a whole ([`check_vm_cfg`]). Returns the VMIs sorted by index.
 pub fn decode_vm_cfg(body: &str) -> Result<Vec<VmiConfig>, Reject> {
-    decode_vm_cfg_list(&array(body)?)
-}
-
-/// [`decode_vm_cfg`] of the elements of an answer already parsed (the
-/// Multus cache keeps them in [`encode_vm_cfg`]'s form).
-pub fn decode_vm_cfg_list(list: &[serde_json::Value]) -> Result<Vec<VmiConfig>, Reject> {
-    let mut vmis = Vec::new();
-    for (i, v) in list.iter().enumerate() {
-        let wire = element(i, v, WireVmiConfig::read)?;
-        vmis.push(wire.decode().map_err(Reject::Invalid)?);
-    }
+    let mut vmis = decode_vmis(&array(body)?)?;
     check_vm_cfg(&vmis)?;
     vmis.sort_unstable_by_key(|v| v.index);
     Ok(vmis)
 }
 
+/// Each element of `list` decoded and typed as a `/vm-cfg` element, in
+/// order; the rules of a whole list ([`check_vm_cfg`]) are not applied.
+/// Reads back the Multus cache's [`encode_vm_cfg`].
+pub fn decode_vmis(list: &[serde_json::Value]) -> Result<Vec<VmiConfig>, Reject> {
+    let mut vmis = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let wire = element(i, v, WireVmiConfig::read)?;
+        vmis.push(wire.decode().map_err(Reject::Invalid)?);
+    }
+    Ok(vmis)
+}
+
 /// `vmis` as the agent sends them, for the Multus cache: read back by
-/// [`decode_vm_cfg_list`], with every check of an answer, into the same
-/// values.
+/// [`decode_vmis`] into the same values.
 pub fn encode_vm_cfg(vmis: &[VmiConfig]) -> serde_json::Value {
     let encode = |v: &VmiConfig| {
         let annotations: Vec<String> = v
@@ -1029,7 +1030,7 @@ mod tests {
         let json = encode_vm_cfg(&v);
         let text = json.to_string();
         assert!(text.contains("\"vm-uuid\""), "{text}");
-        let back = decode_vm_cfg_list(json.as_array().unwrap()).unwrap();
+        let back = decode_vmis(json.as_array().unwrap()).unwrap();
         assert_eq!(back, v);
         assert_eq!(back[1].annotations.get("k"), Some("a:b}"));
         assert_eq!(back[1].ifname.as_ref().map(IfName::as_str), Some("net1"));

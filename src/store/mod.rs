@@ -155,8 +155,8 @@ impl PortFile {
 
 /// The Multus cache: the `/vm-cfg` answer of one sandbox. On disk,
 /// `{"container-id": .., "pod-uid": .. (when known), "vmis": [..]}` with
-/// the VMIs in the agent's own form, read back with the checks of an
-/// agent answer ([`crate::agent::wire::decode_vm_cfg_list`]).
+/// the VMIs in the agent's own form ([`wire::encode_vm_cfg`]), each typed
+/// again when read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultusCache {
     /// The sandbox the answer was fetched for.
@@ -188,7 +188,7 @@ impl MultusCache {
             Some(u) => Some(Uuid::parse(u).map_err(|e| format!("pod-uid: {e}"))?),
         };
         let vmis = v.get("vmis").and_then(serde_json::Value::as_array);
-        let vmis = wire::decode_vm_cfg_list(vmis.map_or(&[], Vec::as_slice))
+        let vmis = wire::decode_vmis(vmis.map_or(&[], Vec::as_slice))
             .map_err(|r| r.reason().to_string())?;
         Ok(MultusCache {
             container_id,
