@@ -19,7 +19,8 @@ leaves the rest to the namespaces' end. Measured, in this order:
   5. peak RSS of every sequential call (ru_maxrss via scripts/spawn-rss.c:
      forked from Python the number would include Python's own RSS).
 
-Times are wall clock per exec, launcher included (the same for both). It
+Times are wall clock per exec, from the launcher's fork of the plugin to
+its reaped exit (the same for both; bursts: from Python's spawn). It
 prints a table with the goals ("ok" / "MISSED") and the same table as
 markdown for README (also written to BENCH_MD, default target/bench.md).
 Sequential calls wait BENCH_SETTLE_MS (default 20) before starting, so
@@ -27,10 +28,13 @@ that the kernel's deferred work of the previous call (a deleted veth is
 torn down after DEL returns) is not charged to the next one, whichever
 plugin made it. Environment: BENCH_ROUNDS (rounds per row, default 40),
 BENCH_POPULATIONS (default "0,250,1000"), BENCH_BURST_ROUNDS (5),
-BENCH_GC_ROUNDS (3), BENCH_SETTLE_MS, BENCH_MD.
+BENCH_GC_ROUNDS (3), BENCH_SETTLE_MS, BENCH_MD; BENCH_LOG_LEVEL (our
+plugin's log level, default info) and BENCH_KEEP_LOGS (a directory to
+copy its logs to, e.g. to read the per-step durations at debug).
 """
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,6 +52,8 @@ WORK = sys.argv[2]
 SPAWN = sys.argv[3]
 SIM = sys.argv[4]
 MD_OUT = os.environ.get("BENCH_MD", "target/bench.md")
+LOG_LEVEL = os.environ.get("BENCH_LOG_LEVEL", "info")
+KEEP_LOGS = os.environ.get("BENCH_KEEP_LOGS")
 PTP_DIR = "/usr/lib/cni"
 PTP = os.path.join(PTP_DIR, "ptp")
 SIZE_BUDGET = 921_600
@@ -61,17 +67,18 @@ def fail(msg):
 
 
 def run(binary, env, stdin, kind=None):
-    """One plugin call through the RSS launcher; returns seconds."""
-    start = time.perf_counter()
+    """One plugin call through the launcher; returns seconds from its fork
+    of the plugin to the reaped exit (the launcher's own start is not
+    counted: see scripts/spawn-rss.c)."""
     p = subprocess.run([SPAWN, binary], env=env, input=stdin.encode(), capture_output=True)
-    elapsed = time.perf_counter() - start
     err = p.stderr.decode().strip().splitlines()
     if p.returncode != 0 or not err:
         fail(f"{binary} {env.get('CNI_COMMAND')} failed ({p.returncode}): "
              f"{p.stdout.decode()} {p.stderr.decode()}")
+    kib, _, us = err[-1].split()
     if kind:
-        rss[kind].append(int(err[-1].split()[0]))
-    return elapsed
+        rss[kind].append(int(kib))
+    return int(us) / 1e6
 
 
 def netns_add(names):
@@ -93,7 +100,7 @@ class Node:
         os.makedirs(os.path.join(self.dir, "net.d"))
         conf = {"cniVersion": "1.1.0", "name": "contrail-k8s-cni", "type": "contrail-k8s-cni",
                 "contrail": {"config-dir": f"{self.dir}/ports/vm", "log-file": f"{self.dir}/cni.log",
-                             "log-level": "info", "vrouter-port": port}}
+                             "log-level": LOG_LEVEL, "vrouter-port": port}}
         with open(os.path.join(self.dir, "net.d/10-contrail.conf"), "w") as f:
             json.dump(conf, f)
         self.sim = subprocess.Popen([SIM, "--listen", f"127.0.0.1:{port}", "--networks", str(networks)],
@@ -105,6 +112,9 @@ class Node:
     def stop(self):
         self.sim.kill()
         self.sim.wait()
+        if KEEP_LOGS:
+            os.makedirs(KEEP_LOGS, exist_ok=True)
+            shutil.copy(os.path.join(self.dir, "cni.log"), os.path.join(KEEP_LOGS, f"{self.tag}.log"))
 
 
 BASE_ENV = {"PATH": os.environ["PATH"], "CNI_PATH": PTP_DIR, "CNI_IFNAME": "eth0"}

@@ -203,6 +203,31 @@ fn host_name_already_taken_fails_without_touching_the_other_link() {
 }
 
 #[test]
+fn pod_interface_name_already_taken_is_code_4_and_leaves_nothing() {
+    if !setup() {
+        return;
+    }
+    let sim = Sim::start(&["--vm-uuid", UUID]);
+    let node = Node::new(sim.port);
+    let pod = NsFd::new();
+    pod.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "other",
+    ]);
+    let r = node.call("ADD", "c", &pod.path, "taken-in-pod").run();
+    assert_eq!(r.code(), 4, "{r:?}");
+    assert!(
+        r.msg().contains("interface eth0 already exists"),
+        "says what is taken: {r:?}"
+    );
+    let mut links = pod.link_names();
+    links.sort();
+    assert_eq!(links, vec!["eth0".to_string(), "other".to_string()]);
+    assert!(taps().is_empty(), "leaked host links: {:?}", link_names());
+    assert!(node.port_files().is_empty());
+    assert_eq!(sim.count("POST", "/vm"), 0);
+}
+
+#[test]
 fn netns_vanishing_mid_add_leaves_nothing_after_del() {
     if !setup() {
         return;

@@ -2116,7 +2116,8 @@ fn planted_multus_cache_naming_another_pods_vmi_cannot_hijack_it() {
     std::fs::create_dir_all(lab.multus_dir()).unwrap();
     std::fs::write(
         lab.multus_dir().join("k8s__default__p"),
-        json!({"container-id": "c-evil", "vmis": vmis}).to_string(),
+        json!({"container-id": "c-evil", "vmis": contrail_cni::agent::wire::encode_vm_cfg(&vmis)})
+            .to_string(),
     )
     .unwrap();
     let evil = NsFd::new();
@@ -2159,7 +2160,8 @@ fn multus_cache_breaking_the_agents_rules_is_not_used() {
         std::fs::create_dir_all(lab.multus_dir()).unwrap();
         std::fs::write(
             lab.multus_dir().join("k8s__default__p"),
-            json!({"container-id": "c1", "vmis": vmis}).to_string(),
+            json!({"container-id": "c1", "vmis": contrail_cni::agent::wire::encode_vm_cfg(&vmis)})
+                .to_string(),
         )
         .unwrap();
         let asked = agent.count("GET", "/vm-cfg/");

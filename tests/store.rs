@@ -174,9 +174,10 @@ fn read_back_round_trip_and_overwrite() {
     let absent = s.read_ports(&vm("k8s__default__absent"));
     assert!(absent.good.is_empty() && absent.bad.is_empty());
     // Files of the previous version wrote "" for a missing pod UID.
-    let old = serde_json::to_string(&a)
-        .unwrap()
-        .replace(&format!("\"pod-uid\":\"{POD_UID}\""), "\"pod-uid\":\"\"");
+    let old = a
+        .to_json()
+        .replace(&format!("\"pod-uid\": \"{POD_UID}\""), "\"pod-uid\": \"\"");
+    assert_ne!(old, a.to_json());
     std::fs::write(s.config_dir().join(VM).join(VMI_A), old).unwrap();
     assert_eq!(s.read_ports(&vm(VM)).good[0].pod_uid, None);
 }
@@ -255,7 +256,7 @@ fn corrupt_planted_and_misplaced_entries_are_reported_not_followed() {
     let foreign = "6f3e0000-0000-4000-8000-0000000000f3";
     let mut pf = port(VM, foreign, 0);
     pf.port.host_ifname = IfName::parse("ens3").unwrap();
-    std::fs::write(dir.join(foreign), serde_json::to_string(&pf).unwrap()).unwrap();
+    std::fs::write(dir.join(foreign), pf.to_json()).unwrap();
     let ports = s.read_ports(&vm(VM));
     assert_eq!(ports.good.len(), 1);
     let mut reasons: Vec<(String, String)> = ports

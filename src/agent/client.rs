@@ -118,8 +118,7 @@ impl Agent {
     /// that got no answer (refused, timed out) is sent again within the
     /// deadline: the agent's port add is idempotent.
     pub fn post_vm(&self, req: &PortRequest, deadline: &Deadline) -> Result<()> {
-        let body = serde_json::to_string(req)
-            .map_err(|e| Error::new(code::INTERNAL, format!("encoding POST /vm: {e}")))?;
+        let body = req.to_json();
         let what = format!("POST /vm for VMI {} ({})", req.vmi_uuid, req.host_ifname);
         self.run(
             Method::Post(&body),

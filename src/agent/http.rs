@@ -141,7 +141,10 @@ impl Http {
         Http {
             agent: ureq::Agent::with_parts(
                 config,
-                ureq::unversioned::transport::DefaultConnector::default(),
+                // Plain TCP only: ureq's default chain adds SOCKS and
+                // CONNECT-proxy connectors (no proxy is used) and TLS
+                // (not built); about 10 KB.
+                ureq::unversioned::transport::TcpConnector::default(),
                 LiteralResolver,
             ),
             peer,

@@ -8,8 +8,6 @@
 //! one that can never be used (fail at once, code 101).
 
 use crate::ids::{check_unicast, ContainerId, IfName, IpNet, Mac, Uuid, VmName};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The most VMIs (interfaces) one pod may have. A longer list, or an
@@ -41,9 +39,11 @@ impl Reject {
 }
 
 /// Parsed `annotations` of a `/vm-cfg` element: `{key:value}` strings, split
-/// at the first `:`; unknown keys kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Annotations(pub BTreeMap<String, String>);
+/// at the first `:`; unknown keys kept, each key once, in the agent's
+/// order. A handful per VMI: a list, not a map (a `BTreeMap<String,
+/// String>` costs about 3 KB of code).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations(Vec<(String, String)>);
 
 impl Annotations {
     /// Parses the agent's strings; malformed entries are skipped, never panic;
@@ -53,23 +53,32 @@ impl Annotations {
     /// strip exactly one brace on each side (tolerating their absence), split
     /// at the first `:` (values may contain colons) and keep the rest as is.
     pub fn parse(raw: &[String]) -> Annotations {
-        let mut map = BTreeMap::new();
+        let mut list: Vec<(String, String)> = Vec::new();
         for s in raw {
             let inner = s.strip_prefix('{').unwrap_or(s);
             let inner = inner.strip_suffix('}').unwrap_or(inner);
             match inner.split_once(':') {
-                Some((k, v)) if !k.is_empty() => {
-                    map.insert(k.to_string(), v.to_string());
-                }
+                Some((k, v)) if !k.is_empty() => match list.iter_mut().find(|(n, _)| n == k) {
+                    Some((_, old)) => *old = v.to_string(),
+                    None => list.push((k.to_string(), v.to_string())),
+                },
                 _ => log::debug!("skipping malformed annotation {s:?}"),
             }
         }
-        Annotations(map)
+        Annotations(list)
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every (key, value), in the agent's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// `index` as (i, total), None when absent or malformed (including
@@ -96,10 +105,9 @@ impl Annotations {
     }
 }
 
-/// One VMI of `GET /vm-cfg/<vm-name>`, checked. Stored as is in the Multus
-/// cache (kebab-case JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// One VMI of `GET /vm-cfg/<vm-name>`, checked. The Multus cache keeps it
+/// in the agent's form ([`encode_vm_cfg`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmiConfig {
     /// The VMI (`id`).
     pub id: Uuid,
@@ -200,8 +208,7 @@ impl VmiOper {
 /// The body of `POST /vm`, also the agent's part of a port file
 /// (docs/agent-api.md §4, §7). Every value is typed, so a port file that
 /// names an impossible interface or VM does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortRequest {
     /// The pod UID (the VMIs' `vm-uuid`).
     pub vm_uuid: Uuid,
@@ -222,28 +229,123 @@ pub struct PortRequest {
     pub vm_namespace: String,
 }
 
+impl PortRequest {
+    /// The members, named and ordered as the agent's own port files have
+    /// them.
+    pub fn members(&self) -> Vec<(&'static str, serde_json::Value)> {
+        vec![
+            ("vm-uuid", self.vm_uuid.as_str().into()),
+            ("vm-name", self.vm_name.as_str().into()),
+            ("host-ifname", self.host_ifname.as_str().into()),
+            ("vn-uuid", self.vn_uuid.as_str().into()),
+            ("vmi-uuid", self.vmi_uuid.as_str().into()),
+            ("vm-id", self.vm_id.as_str().into()),
+            ("vm-ifname", self.vm_ifname.as_str().into()),
+            ("vm-namespace", self.vm_namespace.as_str().into()),
+        ]
+    }
+
+    /// The `POST /vm` body.
+    pub fn to_json(&self) -> String {
+        object_text(&self.members(), false)
+    }
+}
+
+/// The JSON object of `members`, in their order: compact (`{"k":v,...}`)
+/// or pretty, as serde_json writes both. (serde_json's own maps sort their
+/// keys; a derived `Serialize` for the two shapes costs 1.5 KB more.)
+pub fn object_text(members: &[(&str, serde_json::Value)], pretty: bool) -> String {
+    let (open, between, colon, close) = match pretty {
+        true => ("{\n  ", ",\n  ", ": ", "\n}"),
+        false => ("{", ",", ":", "}"),
+    };
+    let members: Vec<String> = members
+        .iter()
+        .map(|(k, v)| format!("{}{colon}{v}", serde_json::Value::from(*k)))
+        .collect();
+    format!("{open}{}{close}", members.join(between))
+}
+
 /// A `/vm-cfg` element as the agent sends it. Agents before 2020-05 called
 /// `vm-uuid` `instance-id`.
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
 struct WireVmiConfig {
     id: String,
-    #[serde(alias = "instance-id")]
     vm_uuid: String,
     vn_id: String,
-    #[serde(default)]
     vn_name: String,
     mac_address: String,
-    /// Wider than the field, so that an out-of-range number is our error.
-    #[serde(default = "no_vlan")]
+    /// Wider than the field, so that an out-of-range number is our error;
+    /// 65535 when absent.
     vlan_id: u64,
     /// Left out by the agent when the VMI has no annotations.
-    #[serde(default)]
     annotations: Vec<String>,
 }
 
-fn no_vlan() -> u64 {
-    u64::from(NO_VLAN)
+impl WireVmiConfig {
+    fn read(m: &Members) -> Result<WireVmiConfig, String> {
+        let vm_uuid = match m.string("vm-uuid", false)? {
+            Some(u) => u,
+            None => m
+                .string("instance-id", false)?
+                .ok_or("missing field `vm-uuid`")?,
+        };
+        Ok(WireVmiConfig {
+            id: m.required("id")?,
+            vm_uuid,
+            vn_id: m.required("vn-id")?,
+            vn_name: m.string("vn-name", false)?.unwrap_or_default(),
+            mac_address: m.required("mac-address")?,
+            vlan_id: m.number("vlan-id", false)?.unwrap_or(u64::from(NO_VLAN)),
+            annotations: m.strings("annotations")?,
+        })
+    }
+}
+
+/// The members of one element of an agent answer, read by name: absent
+/// ones get their default, one of the wrong type is an error naming its
+/// key. By hand through `serde_json::Value` (parsed anyway) rather than a
+/// derived `Deserialize` per wire struct, which costs several KB of code
+/// each (docs/performance.md).
+struct Members<'a>(&'a serde_json::Map<String, serde_json::Value>);
+
+impl Members<'_> {
+    /// A string; None when absent or, with `null_is_none`, null.
+    fn string(&self, key: &str, null_is_none: bool) -> Result<Option<String>, String> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(serde_json::Value::Null) if null_is_none => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(format!("{key} is a JSON {}, not a string", json_kind(v))),
+        }
+    }
+
+    fn required(&self, key: &str) -> Result<String, String> {
+        self.string(key, false)?
+            .ok_or_else(|| format!("missing field `{key}`"))
+    }
+
+    /// A non-negative integer; None when absent or, with `null_is_none`,
+    /// null.
+    fn number(&self, key: &str, null_is_none: bool) -> Result<Option<u64>, String> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(serde_json::Value::Null) if null_is_none => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| format!("{key} {v} is not a non-negative integer")),
+        }
+    }
+
+    /// An array of strings; empty when absent.
+    fn strings(&self, key: &str) -> Result<Vec<String>, String> {
+        let Some(v) = self.0.get(key) else {
+            return Ok(Vec::new());
+        };
+        v.as_array()
+            .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_string)).collect())
+            .ok_or_else(|| format!("{key} is not an array of strings"))
+    }
 }
 
 fn is_nil(u: &Uuid) -> bool {
@@ -287,7 +389,9 @@ impl WireVmiConfig {
 /// A JSON array, or why not: bad syntax is "not yet" (a body cut short by a
 /// dying agent looks the same), another JSON value is invalid.
 fn array(body: &str) -> Result<Vec<serde_json::Value>, Reject> {
-    let v: serde_json::Value = serde_json::from_str(body)
+    // from_slice, as every parse in the plugin: one serde_json reader in
+    // the binary, not two (about 5 KB, docs/performance.md).
+    let v: serde_json::Value = serde_json::from_slice(body.as_bytes())
         .map_err(|e| Reject::NotYet(format!("body is not JSON ({e})")))?;
     match v {
         serde_json::Value::Array(a) if a.is_empty() => Err(Reject::NotYet("empty VMI list".into())),
@@ -314,21 +418,62 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-fn element<T: serde::de::DeserializeOwned>(i: usize, v: serde_json::Value) -> Result<T, Reject> {
-    serde_json::from_value(v).map_err(|e| Reject::Invalid(format!("element {i}: {e}")))
+/// Element `i` of an answer, read by `read`.
+fn element<T>(
+    i: usize,
+    v: &serde_json::Value,
+    read: impl FnOnce(&Members) -> Result<T, String>,
+) -> Result<T, Reject> {
+    let members = v
+        .as_object()
+        .map(Members)
+        .ok_or_else(|| format!("a JSON {}, not an object", json_kind(v)));
+    members
+        .and_then(|m| read(&m))
+        .map_err(|e| Reject::Invalid(format!("element {i}: {e}")))
 }
 
 /// Decodes a `GET /vm-cfg/<vm-name>` answer: every VMI checked, then the
 /// list as a whole ([`check_vm_cfg`]). Returns the VMIs sorted by index.
 pub fn decode_vm_cfg(body: &str) -> Result<Vec<VmiConfig>, Reject> {
+    let mut vmis = decode_vmis(&array(body)?)?;
+    check_vm_cfg(&vmis)?;
+    vmis.sort_unstable_by_key(|v| v.index);
+    Ok(vmis)
+}
+
+/// Each element of `list` decoded and typed as a `/vm-cfg` element, in
+/// order; the rules of a whole list ([`check_vm_cfg`]) are not applied.
+/// Reads back the Multus cache's [`encode_vm_cfg`].
+pub fn decode_vmis(list: &[serde_json::Value]) -> Result<Vec<VmiConfig>, Reject> {
     let mut vmis = Vec::new();
-    for (i, v) in array(body)?.into_iter().enumerate() {
-        let wire: WireVmiConfig = element(i, v)?;
+    for (i, v) in list.iter().enumerate() {
+        let wire = element(i, v, WireVmiConfig::read)?;
         vmis.push(wire.decode().map_err(Reject::Invalid)?);
     }
-    check_vm_cfg(&vmis)?;
-    vmis.sort_by_key(|v| v.index);
     Ok(vmis)
+}
+
+/// `vmis` as the agent sends them, for the Multus cache: read back by
+/// [`decode_vmis`] into the same values.
+pub fn encode_vm_cfg(vmis: &[VmiConfig]) -> serde_json::Value {
+    let encode = |v: &VmiConfig| {
+        let annotations: Vec<String> = v
+            .annotations
+            .iter()
+            .map(|(k, x)| format!("{{{k}:{x}}}"))
+            .collect();
+        let mut o = serde_json::Map::new();
+        o.insert("id".into(), v.id.as_str().into());
+        o.insert("vm-uuid".into(), v.vm_uuid.as_str().into());
+        o.insert("vn-id".into(), v.vn_id.as_str().into());
+        o.insert("vn-name".into(), v.vn_name.as_str().into());
+        o.insert("mac-address".into(), v.mac.to_string().into());
+        o.insert("vlan-id".into(), v.vlan_id.unwrap_or(NO_VLAN).into());
+        o.insert("annotations".into(), annotations.into());
+        serde_json::Value::Object(o)
+    };
+    vmis.iter().map(encode).collect()
 }
 
 /// The rules of a VMI list (docs/agent-api.md §10), for the agent's answer
@@ -347,11 +492,13 @@ pub fn check_vm_cfg(vmis: &[VmiConfig]) -> Result<(), Reject> {
             vmis.len()
         )));
     }
-    let (mut ids, mut indexes, mut ifnames) = (HashSet::new(), HashSet::new(), HashSet::new());
     let total = first.total();
-    for v in vmis {
+    // At most MAX_VMIS entries: comparing with the ones before is cheaper
+    // than hash sets, in time and in code.
+    for (i, v) in vmis.iter().enumerate() {
+        let before = &vmis[..i];
         v.check().map_err(invalid)?;
-        if !ids.insert(&v.id) {
+        if before.iter().any(|w| w.id == v.id) {
             return Err(invalid(format!("VMI {} is listed twice", v.id)));
         }
         if v.vm_uuid != first.vm_uuid {
@@ -368,11 +515,11 @@ pub fn check_vm_cfg(vmis: &[VmiConfig]) -> Result<(), Reject> {
                 v.total()
             )));
         }
-        if !indexes.insert(v.index) {
+        if before.iter().any(|w| w.index == v.index) {
             return Err(invalid(format!("index {} appears twice", v.index)));
         }
         if let Some(name) = &v.ifname {
-            if !ifnames.insert(name) {
+            if before.iter().any(|w| w.ifname.as_ref() == Some(name)) {
                 return Err(invalid(format!("two VMIs ask for interface name {name}")));
             }
         }
@@ -392,27 +539,17 @@ pub fn check_vm_cfg(vmis: &[VmiConfig]) -> Result<(), Reject> {
 }
 
 /// A `/vm` element as the agent sends it; fields we do not use are ignored.
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Absent and null are the same.
 struct WireVmiOper {
     id: String,
-    #[serde(default)]
     instance_id: Option<String>,
-    #[serde(default)]
     mac_address: Option<String>,
-    #[serde(default)]
     ip_address: Option<String>,
-    #[serde(default)]
     plen: Option<u64>,
-    #[serde(default)]
     gateway: Option<String>,
-    #[serde(default)]
     dns_server: Option<String>,
-    #[serde(default)]
     v6_ip_address: Option<String>,
-    #[serde(default)]
     v6_gateway: Option<String>,
-    #[serde(default)]
     v6_dns_server: Option<String>,
 }
 
@@ -441,6 +578,22 @@ fn printable(s: &str) -> String {
 }
 
 impl WireVmiOper {
+    fn read(m: &Members) -> Result<WireVmiOper, String> {
+        let s = |key| m.string(key, true);
+        Ok(WireVmiOper {
+            id: m.required("id")?,
+            instance_id: s("instance-id")?,
+            mac_address: s("mac-address")?,
+            ip_address: s("ip-address")?,
+            plen: m.number("plen", true)?,
+            gateway: s("gateway")?,
+            dns_server: s("dns-server")?,
+            v6_ip_address: s("v6-ip-address")?,
+            v6_gateway: s("v6-gateway")?,
+            v6_dns_server: s("v6-dns-server")?,
+        })
+    }
+
     fn decode(self, vm: &Uuid) -> Result<VmiOper, String> {
         let id = uuid("id", &self.id)?;
         let ctx = |e: String| format!("VMI {id}: {e}");
@@ -515,8 +668,8 @@ where
 /// checked, ids unique, at most [`MAX_VMIS`], none of another VM.
 pub fn decode_vm(body: &str, vm: &Uuid) -> Result<Vec<VmiOper>, Reject> {
     let mut opers: Vec<VmiOper> = Vec::new();
-    for (i, v) in array(body)?.into_iter().enumerate() {
-        let wire: WireVmiOper = element(i, v)?;
+    for (i, v) in array(body)?.iter().enumerate() {
+        let wire = element(i, v, WireVmiOper::read)?;
         let oper = wire.decode(vm).map_err(Reject::Invalid)?;
         if opers.iter().any(|o| o.id == oper.id) {
             return Err(Reject::Invalid(format!("VMI {} is listed twice", oper.id)));
@@ -548,14 +701,12 @@ pub fn pick_ready(opers: &[VmiOper], wanted: &[&Uuid]) -> Result<Vec<VmiOper>, R
 /// The agent's error text: the `error` member of a JSON error body, else the
 /// body itself; bounded and escaped for messages.
 pub fn error_text(body: &str) -> String {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        error: String,
-    }
-    match serde_json::from_str::<ErrorBody>(body) {
-        Ok(e) => crate::ids::printable(&e.error, 200),
-        Err(_) => crate::ids::printable(body, 200),
-    }
+    let parsed = serde_json::from_slice::<serde_json::Value>(body.as_bytes());
+    let error = parsed.ok().and_then(|v| match v.get("error") {
+        Some(serde_json::Value::String(e)) => Some(e.clone()),
+        _ => None,
+    });
+    crate::ids::printable(error.as_deref().unwrap_or(body), 200)
 }
 
 #[cfg(test)]
@@ -582,6 +733,10 @@ mod tests {
         assert_eq!(a.network(), Some("a:b:c"));
         assert_eq!(a.get("extra"), Some("x"));
         assert_eq!(a.0.len(), 3);
+        // Of duplicate keys the last wins, in the first one's place.
+        let a = ann(&["{k:1}", "{j:2}", "{k:3}"]);
+        let all: Vec<_> = a.iter().collect();
+        assert_eq!(all, [("k", "3"), ("j", "2")]);
     }
 
     #[test]
@@ -863,12 +1018,23 @@ mod tests {
 
     #[test]
     fn vm_cfg_round_trips_through_the_cache_format() {
-        let v = decode_vm_cfg(&list(&[cfg(1, "0/1", &[])])).unwrap();
-        let json = serde_json::to_string(&v).unwrap();
-        assert!(json.contains("\"vm-uuid\""), "{json}");
-        let back: Vec<VmiConfig> = serde_json::from_str(&json).unwrap();
+        let edits = [(
+            "annotations",
+            Some(r#"["{index:1/2}", "{interface:net1}", "{k:a:b}}"]"#),
+        )];
+        let v = decode_vm_cfg(&list(&[
+            cfg(1, "0/2", &[("vlan-id", Some("100"))]),
+            cfg(2, "1/2", &edits),
+        ]))
+        .unwrap();
+        let json = encode_vm_cfg(&v);
+        let text = json.to_string();
+        assert!(text.contains("\"vm-uuid\""), "{text}");
+        let back = decode_vmis(json.as_array().unwrap()).unwrap();
         assert_eq!(back, v);
-        check_vm_cfg(&back).unwrap();
+        assert_eq!(back[1].annotations.get("k"), Some("a:b}"));
+        assert_eq!(back[1].ifname.as_ref().map(IfName::as_str), Some("net1"));
+        assert_eq!(back[0].vlan_id, Some(100));
         // A cache edited to break a rule the types cannot carry is caught.
         let mut bad = back.clone();
         bad[0].mac = Mac([1, 0, 0x5e, 0, 0, 1]);
@@ -1080,7 +1246,8 @@ mod tests {
             vm_ifname: IfName::parse("eth0").unwrap(),
             vm_namespace: "/proc/1/ns/net".into(),
         };
-        let v = serde_json::to_value(&req).unwrap();
+        let body = req.to_json();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
         assert_eq!(
@@ -1097,13 +1264,16 @@ mod tests {
             ]
         );
         assert_eq!(v["vm-uuid"], VM);
-        assert_eq!(
-            serde_json::from_value::<PortRequest>(v.clone()).unwrap(),
-            req
-        );
-        let mut bad = v;
-        bad["host-ifname"] = "../x".into();
-        assert!(serde_json::from_value::<PortRequest>(bad).is_err());
+        // Compact, in the agent's order, escaped as JSON.
+        assert!(body.starts_with(&format!("{{\"vm-uuid\":\"{VM}\",\"vm-name\":")));
+        let odd = PortRequest {
+            vm_namespace: "/run/netns/a\"b\\c\u{1}".into(),
+            ..req
+        };
+        let v: serde_json::Value = serde_json::from_str(&odd.to_json()).unwrap();
+        assert_eq!(v["vm-namespace"], "/run/netns/a\"b\\c\u{1}");
+        let pretty = object_text(&[("a", 1.into()), ("b", "x".into())], true);
+        assert_eq!(pretty, "{\n  \"a\": 1,\n  \"b\": \"x\"\n}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::cni::error::{code, Context, Error, Result};
 use crate::cni::result::{CniResult, Interface, IpConfig, RouteEntry};
 use crate::config::{Mode, VifType};
 use crate::ids::{IfName, Mac, Uuid, VmName};
-use crate::netlink::{Address, Link, LinkUpdate, Route, Socket};
+use crate::netlink::{Address, LinkUpdate, Route, Socket};
 use crate::netns::NetNs;
 use crate::store::{MultusCache, PortFile};
 use crate::vif::{self, HostLink};
@@ -49,18 +49,20 @@ impl Rollback {
         if self.multus_cache {
             let left = ctx.store.read_ports(&self.vm);
             if !left.good.iter().any(|p| p.port.vm_id == t.container_id) {
-                remove_multus_cache_if(ctx, &self.vm, &own);
+                remove_multus_cache_if(&ctx.store, &self.vm, &own);
             }
         }
     }
 }
 
-/// One interface created: what was planned, what was registered, and the
-/// host side's MAC for the result.
+/// One interface created: what was planned, what was registered, the host
+/// side's MAC for the result and, for a veth, the pod side's ifindex (the
+/// host end's IFLA_LINK), so that configuring it needs no lookup.
 struct Attached<'p> {
     plan: &'p Attach,
     port: PortRequest,
     host_mac: Option<Mac>,
+    pod_index: Option<u32>,
 }
 
 pub fn add(req: &Request) -> Result<CniResult> {
@@ -96,9 +98,10 @@ pub fn add(req: &Request) -> Result<CniResult> {
         subscribed: None,
         multus_cache: false,
     };
+    // Success is logged once, by main ("ADD ok in ... ms").
     match add_locked(&ctx, &pod, &vm, delegate, &mut undo) {
         Ok(result) => {
-            info!("ADD {vm} done in {} ms", started.elapsed().as_millis());
+            debug!("ADD {vm} done in {} us", started.elapsed().as_micros());
             Ok(result)
         }
         Err(e) => {
@@ -152,14 +155,8 @@ fn add_locked(
         .socket()
         .ctx("open netlink socket in the pod namespace")?;
     clear_leftovers(ctx, &mut host, &plan)?;
-    for a in &plan.attach {
-        if pod_sock.link_by_name(&a.ifname)?.is_some() {
-            return Err(Error::new(
-                code::INVALID_ENV,
-                format!("interface {} already exists in {}", a.ifname, pod.path()),
-            ));
-        }
-    }
+    // An interface name the pod already has makes the creation fail with
+    // EEXIST, which vif turns into code 4 then; no lookup beforehand.
     let attached = step("interfaces", || {
         plan.attach
             .iter()
@@ -285,15 +282,23 @@ fn attach<'p>(
         mtu: ctx.c.mtu,
         container: &t.container_id,
     };
-    let link = match a.vlan_id {
-        None => vif::create_veth(host, pod, &l)?,
-        Some(id) => vif::create_nested(host, pod, &ctx.c.parent_interface, id, &l)?,
+    let (link, pod_index) = match a.vlan_id {
+        None => {
+            let link = vif::create_veth(host, pod, &l)?;
+            let peer = link.parent_index;
+            (link, peer)
+        }
+        Some(id) => (
+            vif::create_nested(host, pod, &ctx.c.parent_interface, id, &l)?,
+            None,
+        ),
     };
     debug!("created {} <-> {} for VMI {}", a.host, a.ifname, a.vmi.id);
     Ok(Attached {
         plan: a,
         port: pf.port,
         host_mac: link.mac,
+        pod_index,
     })
 }
 
@@ -324,10 +329,11 @@ fn configure_all(
     attached: &[Attached],
     opers: &[VmiOper],
 ) -> Result<CniResult> {
-    if let Some(lo) = pod_sock.link_by_name(&IfName::lo())? {
-        pod_sock
-            .update_link(lo.index, &LinkUpdate::up())
-            .ctx("set lo up in the pod")?;
+    // By name, without a lookup first (no group in the request, so a
+    // missing name is ENODEV, never a group change).
+    match pod_sock.update_link(&IfName::lo(), &LinkUpdate::up()) {
+        Err(e) if e.errno == libc::ENODEV => {}
+        r => r.ctx("set lo up in the pod")?,
     }
     let mut result = CniResult::default();
     for a in attached {
@@ -341,13 +347,19 @@ fn configure_all(
                 )
             })?;
         let addrs = plan::pod_addrs(a.plan, oper, ctx.c.v6_prefix_len)?;
-        let link = pod_sock.link_by_name(&a.plan.ifname)?.ok_or_else(|| {
-            Error::new(
-                code::KERNEL,
-                format!("{} vanished from the pod", a.plan.ifname),
-            )
-        })?;
-        apply(pod_sock, &link, &addrs, a.plan.primary())
+        let (index, mac) = match a.pod_index {
+            Some(index) => (index, None),
+            None => {
+                let link = pod_sock.link_by_name(&a.plan.ifname)?.ok_or_else(|| {
+                    Error::new(
+                        code::KERNEL,
+                        format!("{} vanished from the pod", a.plan.ifname),
+                    )
+                })?;
+                (link.index, link.mac)
+            }
+        };
+        apply(pod_sock, index, mac, &addrs, a.plan.primary())
             .with_ctx(|| format!("configure {}", a.plan.ifname))?;
         record(&mut result, a, &addrs, pod.path(), ctx.c.mtu);
         info!(
@@ -365,21 +377,25 @@ fn configure_all(
     Ok(result)
 }
 
-/// Writes one interface's MAC, link state, addresses and, on the primary
-/// interface, the default routes (on-link: the gateway need not be in the
-/// pod's subnet, e.g. the IPv6 /128 case).
-fn apply(pod: &mut Socket, link: &Link, addrs: &PodAddrs, primary: bool) -> Result<()> {
+/// Writes the MAC (unless `mac`, the link's current one, is already
+/// right), link state, addresses and, on the primary interface, the default
+/// routes (on-link: the gateway need not be in the pod's subnet, e.g. the
+/// IPv6 /128 case) of pod link `index`.
+fn apply(
+    pod: &mut Socket,
+    index: u32,
+    mac: Option<Mac>,
+    addrs: &PodAddrs,
+    primary: bool,
+) -> Result<()> {
     let mut change = LinkUpdate::up();
-    if link.mac != Some(addrs.mac) {
+    if mac != Some(addrs.mac) {
         change.mac = Some(addrs.mac);
     }
-    pod.update_link(link.index, &change)?;
+    pod.update_link(index, &change)?;
     for (net, _) in &addrs.addrs {
-        pod.add_address(&Address {
-            index: link.index,
-            net: *net,
-        })
-        .with_ctx(|| format!("add {net}"))?;
+        pod.add_address(&Address { index, net: *net })
+            .with_ctx(|| format!("add {net}"))?;
     }
     if !primary {
         return Ok(());
@@ -388,7 +404,7 @@ fn apply(pod: &mut Socket, link: &Link, addrs: &PodAddrs, primary: bool) -> Resu
         pod.add_route(&Route {
             dst: None,
             gateway: Some(gw),
-            oif: link.index,
+            oif: index,
             onlink: true,
         })
         .with_ctx(|| format!("add default route via {gw}"))?;

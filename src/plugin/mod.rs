@@ -147,17 +147,31 @@ fn finish_vm(
     subscription: Option<Subscription>,
     cache_is_stale: &dyn Fn(&crate::ids::ContainerId) -> bool,
 ) {
-    let left = ctx.store.read_ports(vm);
-    if !left.good.is_empty() || !left.bad.is_empty() {
-        return;
+    if vm_is_empty(&ctx.store, vm) {
+        if let Some(sub) = subscription {
+            ctx.unsubscribe(vm, sub);
+        }
+        remove_vm_state(&ctx.store, vm, cache_is_stale);
     }
-    if let Some(sub) = subscription {
-        ctx.unsubscribe(vm, sub);
-    }
-    if let Err(e) = ctx.store.remove_vm_dir_if_empty(vm) {
+}
+
+/// True when `vm` has no port file left, usable or not.
+fn vm_is_empty(store: &Store, vm: &VmName) -> bool {
+    let left = store.read_ports(vm);
+    left.good.is_empty() && left.bad.is_empty()
+}
+
+/// The file system half of [`finish_vm`]: the (empty) VM directory and
+/// the stale Multus cache; GC runs it on several threads.
+fn remove_vm_state(
+    store: &Store,
+    vm: &VmName,
+    cache_is_stale: &dyn Fn(&crate::ids::ContainerId) -> bool,
+) {
+    if let Err(e) = store.remove_vm_dir_if_empty(vm) {
         warn!("{e}");
     }
-    remove_multus_cache_if(ctx, vm, cache_is_stale);
+    remove_multus_cache_if(store, vm, cache_is_stale);
 }
 
 impl Ctx<'_> {
@@ -212,17 +226,17 @@ impl Ctx<'_> {
 /// Removes the Multus cache of `vm` when `is_stale(container that wrote
 /// it)`; a newer sandbox's cache is left alone.
 fn remove_multus_cache_if(
-    ctx: &Ctx,
+    store: &Store,
     vm: &VmName,
     is_stale: &dyn Fn(&crate::ids::ContainerId) -> bool,
 ) {
-    let Some(cache) = ctx.store.read_multus_cache(vm) else {
+    let Some(cache) = store.read_multus_cache(vm) else {
         return;
     };
     if !is_stale(&cache.container_id) {
         return;
     }
-    match ctx.store.remove_multus_cache(vm) {
+    match store.remove_multus_cache(vm) {
         Ok(()) => info!(
             "removed the Multus cache of {vm} (container {})",
             cache.container_id

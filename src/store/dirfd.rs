@@ -285,7 +285,7 @@ impl DirFd {
             };
             out.push((name.to_string(), kind));
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 

@@ -17,11 +17,11 @@
 
 pub mod dirfd;
 
-use crate::agent::{PortRequest, VmiConfig};
+use crate::agent::{wire, PortRequest, VmiConfig};
 use crate::cni::error::{code, Error, Result};
 use crate::config::VifType;
 use crate::deadline::Deadline;
-use crate::ids::{ContainerId, Uuid, VmName};
+use crate::ids::{ContainerId, IfName, Uuid, VmName};
 use crate::vif::names::host_name;
 use dirfd::{is_stale_tmp, DirFd, Identity, Kind};
 use nix::fcntl::{Flock, FlockArg, OFlag};
@@ -36,32 +36,95 @@ pub const MULTUS_DIR: &str = "multus";
 /// The per-pod lock files, beside `config-dir`.
 pub const LOCK_DIR: &str = "cni-locks";
 
-/// A port file: the agent's fields (flattened) plus what DEL, CHECK and GC
-/// need so they never recompute a name.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A port file: the agent's fields plus what DEL, CHECK and GC need so
+/// they never recompute a name. On disk it is one flat JSON object, written
+/// by [`PortFile::to_json`] and read by [`PortFile::from_json`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortFile {
     /// The agent's part: exactly the `POST /vm` body.
-    #[serde(flatten)]
     pub port: PortRequest,
-    #[serde(rename = "vif-type")]
     pub vif_type: VifType,
     /// Pod UID from CNI_ARGS `K8S_POD_UID` (older files write "" for none).
-    #[serde(
-        rename = "pod-uid",
-        default,
-        deserialize_with = "empty_is_none",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub pod_uid: Option<Uuid>,
     /// The CNI network name this VMI was configured for.
-    #[serde(default)]
     pub network: String,
     /// The `index` of the VMI (0 = primary).
-    #[serde(default)]
     pub index: u32,
     /// Nested mode: the VLAN id of the VLAN link on the parent.
-    #[serde(rename = "vlan-id", default, skip_serializing_if = "Option::is_none")]
     pub vlan_id: Option<u16>,
+}
+
+impl PortFile {
+    /// The file's text: the [`PortRequest`] members in the agent's order,
+    /// then ours, pretty-printed.
+    pub fn to_json(&self) -> String {
+        let mut m = self.port.members();
+        let vif = match self.vif_type {
+            VifType::Veth => "veth",
+            VifType::Macvlan => "macvlan",
+        };
+        m.push(("vif-type", vif.into()));
+        if let Some(uid) = &self.pod_uid {
+            m.push(("pod-uid", uid.as_str().into()));
+        }
+        m.push(("network", self.network.as_str().into()));
+        m.push(("index", self.index.into()));
+        if let Some(v) = self.vlan_id {
+            m.push(("vlan-id", v.into()));
+        }
+        wire::object_text(&m, true)
+    }
+
+    /// Parses a port file. Unknown keys are ignored; `pod-uid` may be
+    /// absent or "" (older files), `network`, `index` and `vlan-id` absent.
+    /// Through `serde_json::Value`, whose parser the binary has anyway: a
+    /// derived `Deserialize` costs about 8 KB more.
+    pub fn from_json(text: &[u8]) -> std::result::Result<PortFile, String> {
+        use serde_json::Value;
+        let v: Value = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        let o = v.as_object().ok_or("not a JSON object")?;
+        let text = |k: &str| match o.get(k) {
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            None => Ok(None),
+            Some(_) => Err(format!("{k} is not a string")),
+        };
+        let need = |k: &str| text(k)?.ok_or_else(|| format!("missing {k}"));
+        let num = |k: &str, max: u64| match o.get(k) {
+            None => Ok(None),
+            Some(n) => n
+                .as_u64()
+                .filter(|n| *n <= max)
+                .map(Some)
+                .ok_or_else(|| format!("{k} is not a number up to {max}")),
+        };
+        let typed = |k: &str, e: crate::ids::Invalid| format!("{k}: {e}");
+        let uuid = |k: &str| Uuid::parse(need(k)?).map_err(|e| typed(k, e));
+        let ifname = |k: &str| IfName::parse(need(k)?).map_err(|e| typed(k, e));
+        Ok(PortFile {
+            port: PortRequest {
+                vm_uuid: uuid("vm-uuid")?,
+                vm_name: VmName::parse(need("vm-name")?).map_err(|e| typed("vm-name", e))?,
+                host_ifname: ifname("host-ifname")?,
+                vn_uuid: uuid("vn-uuid")?,
+                vmi_uuid: uuid("vmi-uuid")?,
+                vm_id: ContainerId::parse(need("vm-id")?).map_err(|e| typed("vm-id", e))?,
+                vm_ifname: ifname("vm-ifname")?,
+                vm_namespace: need("vm-namespace")?.to_string(),
+            },
+            vif_type: match need("vif-type")? {
+                "veth" => VifType::Veth,
+                "macvlan" => VifType::Macvlan,
+                other => return Err(format!("vif-type {other:?} is not veth or macvlan")),
+            },
+            pod_uid: match text("pod-uid")? {
+                None | Some("") => None,
+                Some(_) => Some(uuid("pod-uid")?),
+            },
+            network: text("network")?.unwrap_or_default().to_string(),
+            index: num("index", u64::from(u32::MAX))?.unwrap_or(0) as u32,
+            vlan_id: num("vlan-id", u64::from(u16::MAX))?.map(|v| v as u16),
+        })
+    }
 }
 
 impl PortFile {
@@ -90,33 +153,49 @@ impl PortFile {
     }
 }
 
-/// `""` (older files) or absent is None; anything else must be a UUID.
-fn empty_is_none<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<Uuid>, D::Error> {
-    let s: Option<String> = serde::Deserialize::deserialize(d)?;
-    match s.as_deref() {
-        None | Some("") => Ok(None),
-        Some(s) => Uuid::parse(s).map(Some).map_err(serde::de::Error::custom),
-    }
-}
-
-/// The Multus cache: the `/vm-cfg` answer of one sandbox.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The Multus cache: the `/vm-cfg` answer of one sandbox. On disk,
+/// `{"container-id": .., "pod-uid": .. (when known), "vmis": [..]}` with
+/// the VMIs in the agent's own form ([`wire::encode_vm_cfg`]), each typed
+/// again when read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultusCache {
     /// The sandbox the answer was fetched for.
-    #[serde(rename = "container-id")]
     pub container_id: ContainerId,
     /// Pod UID from CNI_ARGS, if any.
-    #[serde(
-        rename = "pod-uid",
-        default,
-        deserialize_with = "empty_is_none",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub pod_uid: Option<Uuid>,
     /// The VMIs, as the agent client returned them.
     pub vmis: Vec<VmiConfig>,
+}
+
+impl MultusCache {
+    fn to_json(&self) -> String {
+        let mut o = serde_json::Map::new();
+        o.insert("container-id".into(), self.container_id.as_str().into());
+        if let Some(uid) = &self.pod_uid {
+            o.insert("pod-uid".into(), uid.as_str().into());
+        }
+        o.insert("vmis".into(), wire::encode_vm_cfg(&self.vmis));
+        serde_json::Value::Object(o).to_string()
+    }
+
+    fn from_json(text: &[u8]) -> std::result::Result<MultusCache, String> {
+        let v: serde_json::Value = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        let get = |k: &str| v.get(k).and_then(serde_json::Value::as_str);
+        let container_id = ContainerId::parse(get("container-id").unwrap_or_default())
+            .map_err(|e| format!("container-id: {e}"))?;
+        let pod_uid = match get("pod-uid") {
+            None | Some("") => None,
+            Some(u) => Some(Uuid::parse(u).map_err(|e| format!("pod-uid: {e}"))?),
+        };
+        let vmis = v.get("vmis").and_then(serde_json::Value::as_array);
+        let vmis = wire::decode_vmis(vmis.map_or(&[], Vec::as_slice))
+            .map_err(|r| r.reason().to_string())?;
+        Ok(MultusCache {
+            container_id,
+            pod_uid,
+            vmis,
+        })
+    }
 }
 
 /// An entry of a VM directory that is not a usable port file.
@@ -165,11 +244,17 @@ impl PodLock {
     }
 }
 
+/// Whether port files and Multus caches, and their directories, are
+/// fsynced. They are not: a sync only protects against a crash of the whole
+/// node, after which the runtime recreates every sandbox and the old
+/// interfaces are gone with the old kernel, and it cost 4.5 ms per file on
+/// average, more than 10 ms at p90 (docs/performance.md, "Port files:
+/// fsync or not"). The write stays atomic (temporary file, rename).
+const DURABLE: bool = false;
+
 /// The plugin's state under one config directory.
 pub struct Store {
     dir: PathBuf,
-    /// fsync port files and their directory (docs/performance.md).
-    durable: bool,
     /// Never remove anything while reading (`doctor`): stale temporary
     /// files are left for the next command or GC.
     read_only: bool,
@@ -185,7 +270,6 @@ impl Store {
     pub fn new(config_dir: &Path) -> Store {
         Store {
             dir: config_dir.to_path_buf(),
-            durable: true,
             read_only: false,
         }
     }
@@ -312,8 +396,7 @@ impl Store {
         let dir = self
             .vm_dir(&p.vm_name, true)?
             .ok_or_else(|| state_err("writing", &path, "no directory"))?;
-        let data = serde_json::to_vec_pretty(pf).map_err(|e| state_err("encoding", &path, e))?;
-        dir.write_atomic(p.vmi_uuid.as_str(), &data, self.durable)
+        dir.write_atomic(p.vmi_uuid.as_str(), pf.to_json().as_bytes(), DURABLE)
             .map_err(|e| state_err("writing", &path, e))?;
         log::debug!("wrote port file {}", path.display());
         Ok(())
@@ -369,9 +452,11 @@ impl Store {
                 out.bad.push(bad(&name, "a directory".into()));
                 continue;
             }
+            // from_slice, as every parse in the plugin: one serde_json reader in
+            // the binary, not two (about 5 KB, docs/performance.md).
             let parsed = dir.read(&name, MAX_FILE).and_then(|text| {
-                let pf: PortFile =
-                    serde_json::from_str(&text).map_err(|e| format!("invalid port file: {e}"))?;
+                let pf = PortFile::from_json(text.as_bytes())
+                    .map_err(|e| format!("invalid port file: {e}"))?;
                 pf.check(vm, &uuid)?;
                 Ok(pf)
             });
@@ -412,7 +497,7 @@ impl Store {
         if dir
             .unlink(name)
             .map_err(|e| state_err("removing", &path, e))?
-            && self.durable
+            && DURABLE
         {
             dir.sync().map_err(|e| state_err("syncing", &path, e))?;
         }
@@ -476,8 +561,7 @@ impl Store {
         let dir = self
             .sub(MULTUS_DIR, true)?
             .ok_or_else(|| state_err("writing", &path, "no directory"))?;
-        let data = serde_json::to_vec_pretty(cache).map_err(|e| state_err("encoding", &path, e))?;
-        dir.write_atomic(vm.as_str(), &data, self.durable)
+        dir.write_atomic(vm.as_str(), cache.to_json().as_bytes(), DURABLE)
             .map_err(|e| state_err("writing", &path, e))
     }
 
@@ -488,7 +572,7 @@ impl Store {
         dir.kind(vm.as_str()).ok()??;
         let parsed = dir
             .read(vm.as_str(), MAX_FILE)
-            .and_then(|s| serde_json::from_str::<MultusCache>(&s).map_err(|e| e.to_string()));
+            .and_then(|s| MultusCache::from_json(s.as_bytes()));
         match parsed {
             Ok(c) => Some(c),
             Err(e) => {
@@ -548,4 +632,109 @@ fn names(dir: Option<DirFd>, kind: Kind, path: &Path) -> Result<Vec<VmName>> {
         .filter(|(_, k)| *k == kind)
         .filter_map(|(n, _)| VmName::parse(&n).ok())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(nested: bool) -> PortFile {
+        let vif_type = if nested {
+            VifType::Macvlan
+        } else {
+            VifType::Veth
+        };
+        let pod = Uuid::parse("0b1c0000-0000-4000-8000-000000000001").unwrap();
+        let ifname = IfName::parse("eth0").unwrap();
+        PortFile {
+            port: PortRequest {
+                vm_uuid: pod.clone(),
+                vm_name: VmName::parse("k8s__default__web-1").unwrap(),
+                host_ifname: host_name(vif_type, &pod, &ifname),
+                vn_uuid: Uuid::parse("9a2d0000-0000-4000-8000-000000000001").unwrap(),
+                vmi_uuid: Uuid::parse("6f3e0000-0000-4000-8000-00000000000a").unwrap(),
+                vm_id: ContainerId::parse("c0ffee").unwrap(),
+                vm_ifname: ifname,
+                vm_namespace: "/proc/1/ns/net".into(),
+            },
+            vif_type,
+            pod_uid: nested.then_some(pod),
+            network: "default".into(),
+            index: 0,
+            vlan_id: nested.then_some(100),
+        }
+    }
+
+    /// What the `#[serde(flatten)]` shape wrote, byte for byte.
+    const VETH_FILE: &str = r#"{
+  "vm-uuid": "0b1c0000-0000-4000-8000-000000000001",
+  "vm-name": "k8s__default__web-1",
+  "host-ifname": "tap078f3d86fed1",
+  "vn-uuid": "9a2d0000-0000-4000-8000-000000000001",
+  "vmi-uuid": "6f3e0000-0000-4000-8000-00000000000a",
+  "vm-id": "c0ffee",
+  "vm-ifname": "eth0",
+  "vm-namespace": "/proc/1/ns/net",
+  "vif-type": "veth",
+  "network": "default",
+  "index": 0
+}"#;
+    const NESTED_FILE: &str = r#"{
+  "vm-uuid": "0b1c0000-0000-4000-8000-000000000001",
+  "vm-name": "k8s__default__web-1",
+  "host-ifname": "vlan078f3d86fed",
+  "vn-uuid": "9a2d0000-0000-4000-8000-000000000001",
+  "vmi-uuid": "6f3e0000-0000-4000-8000-00000000000a",
+  "vm-id": "c0ffee",
+  "vm-ifname": "eth0",
+  "vm-namespace": "/proc/1/ns/net",
+  "vif-type": "macvlan",
+  "pod-uid": "0b1c0000-0000-4000-8000-000000000001",
+  "network": "default",
+  "index": 0,
+  "vlan-id": 100
+}"#;
+
+    #[test]
+    fn port_files_keep_their_json() {
+        for (nested, text) in [(false, VETH_FILE), (true, NESTED_FILE)] {
+            let pf = sample(nested);
+            assert_eq!(pf.to_json(), text);
+            assert_eq!(PortFile::from_json(text.as_bytes()).unwrap(), pf);
+        }
+    }
+
+    #[test]
+    fn older_port_files_still_parse() {
+        // Before pod-uid, network and index existed, with a key we do not
+        // know, and with the "" an older version wrote for no pod UID.
+        let bare = r#"{"vm-uuid":"0b1c0000-0000-4000-8000-000000000001",
+            "vm-name":"k8s__default__web-1","host-ifname":"tap078f3d86fed1",
+            "vn-uuid":"9a2d0000-0000-4000-8000-000000000001",
+            "vmi-uuid":"6f3e0000-0000-4000-8000-00000000000a","vm-id":"c0ffee",
+            "vm-ifname":"eth0","vm-namespace":"/proc/1/ns/net","vif-type":"veth",
+            "tx-vlan-id":-1}"#;
+        let mut want = sample(false);
+        want.network = String::new();
+        assert_eq!(PortFile::from_json(bare.as_bytes()).unwrap(), want);
+        let empty_uid = VETH_FILE.replace("\"network\"", "\"pod-uid\": \"\",\n  \"network\"");
+        assert_eq!(
+            PortFile::from_json(empty_uid.as_bytes()).unwrap(),
+            sample(false)
+        );
+        // A required key missing, or a bad value, is still an error.
+        for bad in [
+            VETH_FILE.replace("  \"vif-type\": \"veth\",\n", ""),
+            VETH_FILE.replace("\"eth0\"", "\"../eth0\""),
+            NESTED_FILE.replace("\"pod-uid\": \"0b1c", "\"pod-uid\": \"xb1c"),
+            NESTED_FILE.replace("\"vlan-id\": 100", "\"vlan-id\": 65536"),
+            VETH_FILE.replace("\"index\": 0", "\"index\": \"0\""),
+            VETH_FILE.replace("\"index\": 0", "\"index\": -1"),
+            VETH_FILE.replace("\"veth\"", "\"tap\""),
+            VETH_FILE.replace("\"c0ffee\"", "7"),
+            "[]".to_string(),
+        ] {
+            assert!(PortFile::from_json(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
 }

@@ -76,6 +76,7 @@ pub fn create_veth(host: &mut Socket, pod: &NetNs, l: &HostLink) -> Result<Link>
         peer_mac: Some(l.mac),
         peer_netns_fd: Some(pod.fd()),
     })
+    .map_err(|e| taken_in_pod(pod, l.ifname, e))
     .with_ctx(|| format!("create veth {} <-> {}", l.name, l.ifname))?;
     let finish = |host: &mut Socket| -> Result<Link> {
         let link = look_up(host, l.name)?;
@@ -166,7 +167,24 @@ pub fn create_macvlan(
         group: None,
         netns_fd: Some(pod.fd()),
     })
+    .map_err(|e| taken_in_pod(pod, ifname, e))
     .with_ctx(|| format!("create macvlan {ifname} on #{lower_index} in the pod"))
+}
+
+/// A creation that failed with EEXIST because the pod already has an
+/// interface called `ifname` is the caller's mistake (code 4, as CNI asks
+/// for a taken `CNI_IFNAME`); any other failure stays a kernel error. Looked
+/// up only after the failure: a successful ADD does not pay for the check.
+fn taken_in_pod(pod: &NetNs, ifname: &IfName, e: netlink::Error) -> Error {
+    if e.errno == libc::EEXIST {
+        if let Ok(Some(_)) = pod.socket().and_then(|mut s| s.link_by_name(ifname)) {
+            return Error::new(
+                code::INVALID_ENV,
+                format!("interface {ifname} already exists in {}", pod.path()),
+            );
+        }
+    }
+    Error::from(e)
 }
 
 /// Deletes the plugin's VLAN links of `vlan_id` on `parent_index`.
