@@ -46,6 +46,24 @@ pub fn printable(s: &str, max: usize) -> String {
     format!("{cut:?}{more}")
 }
 
+/// `s` with every control character (newline, carriage return, escape...)
+/// written as a Rust escape: text from outside for a log line or a
+/// terminal, which it can then neither break nor rewrite.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 /// Implements `Display`, `AsRef<str>`, `FromStr` (through `parse`) and
 /// serde as a validated string for a newtype over `String`.
 macro_rules! string_id {

@@ -23,6 +23,7 @@
 //! (docs/performance.md).
 
 use crate::config::Contrail;
+use crate::ids::escape_controls;
 use log::{LevelFilter, Log, Metadata, Record};
 use simplelog::{CombinedLogger, SharedLogger};
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -146,24 +147,6 @@ fn rfc3339(t: std::time::SystemTime) -> String {
         rem % 60,
         d.subsec_micros()
     )
-}
-
-/// `s` with every control character (newline, carriage return, escape...)
-/// written as a Rust escape.
-fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return s.into();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
 }
 
 /// Opens `path` for appending (created 0600 when absent) without following

@@ -21,13 +21,5 @@ fn usage_error(cmd: &str, msg: &str, usage: &str) -> i32 {
 /// Text from files and the kernel for a terminal: control characters
 /// escaped, so a planted name cannot rewrite the operator's screen.
 fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::ids::escape_controls(s).into_owned()
 }
