@@ -456,6 +456,13 @@ mod tests {
         golden
     }
 
+    /// `update_link_msg(target, u)`, stamped with iproute2's `seq`, is
+    /// `golden` byte for byte.
+    fn assert_setlink(target: LinkRef, u: &LinkUpdate, seq: u32, golden: &[u8]) {
+        let msg = update_link_msg(target, u).unwrap();
+        assert_eq!(stamped(msg, seq), golden);
+    }
+
     fn netns_file() -> std::fs::File {
         std::fs::File::open("/dev/null").unwrap()
     }
@@ -768,36 +775,42 @@ mod tests {
     #[test]
     fn set_up() {
         #[rustfmt::skip]
-        let golden: Vec<u8> = vec![
+        let golden = [
             0x20, 0x00, 0x00, 0x00, 0x10, 0x00, 0x05, 0x00, // len 32, RTM_NEWLINK, REQUEST|ACK
             0xd8, 0x21, 0x0a, 0x6b, 0x00, 0x00, 0x00, 0x00, // seq, pid
             0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, // ifinfomsg: index 4
             0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, //   flags IFF_UP, change IFF_UP
         ];
-        let up = LinkUpdate {
-            up: Some(true),
-            ..LinkUpdate::default()
-        };
-        let msg = update_link_msg(LinkRef::Index(4), &up).unwrap();
-        assert_eq!(stamped(msg, 0x6b0a_21d8), golden);
+        assert_setlink(
+            LinkRef::Index(4),
+            &LinkUpdate {
+                up: Some(true),
+                ..LinkUpdate::default()
+            },
+            0x6b0a_21d8,
+            &golden,
+        );
     }
 
     /// `ip link set dev vp0 down` (vp0 = 3): flags 0, change IFF_UP.
     #[test]
     fn set_down() {
         #[rustfmt::skip]
-        let golden: Vec<u8> = vec![
+        let golden = [
             0x20, 0x00, 0x00, 0x00, 0x10, 0x00, 0x05, 0x00, // len 32, RTM_NEWLINK, REQUEST|ACK
             0x49, 0x90, 0x0c, 0x6b, 0x00, 0x00, 0x00, 0x00, // seq, pid
             0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, // ifinfomsg: index 3
             0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, //   flags 0, change IFF_UP
         ];
-        let down = LinkUpdate {
-            up: Some(false),
-            ..LinkUpdate::default()
-        };
-        let msg = update_link_msg(3.into(), &down).unwrap();
-        assert_eq!(stamped(msg, 0x6b0c_9049), golden);
+        assert_setlink(
+            3.into(),
+            &LinkUpdate {
+                up: Some(false),
+                ..LinkUpdate::default()
+            },
+            0x6b0c_9049,
+            &golden,
+        );
     }
 
     /// `ip link set dev vp0 group 12345` (vp0 = 3): what a batch delete
@@ -805,19 +818,22 @@ mod tests {
     #[test]
     fn set_group() {
         #[rustfmt::skip]
-        let golden: Vec<u8> = vec![
+        let golden = [
             0x28, 0x00, 0x00, 0x00, 0x10, 0x00, 0x05, 0x00, // len 40, RTM_NEWLINK, REQUEST|ACK
             0x49, 0x90, 0x0c, 0x6b, 0x00, 0x00, 0x00, 0x00, // seq, pid
             0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, // ifinfomsg: index 3
             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //   flags 0, change 0
             0x08, 0x00, 0x1b, 0x00, 0x39, 0x30, 0x00, 0x00, // IFLA_GROUP 12345
         ];
-        let g = LinkUpdate {
-            group: Some(12345),
-            ..LinkUpdate::default()
-        };
-        let msg = update_link_msg(3.into(), &g).unwrap();
-        assert_eq!(stamped(msg, 0x6b0c_9049), golden);
+        assert_setlink(
+            3.into(),
+            &LinkUpdate {
+                group: Some(12345),
+                ..LinkUpdate::default()
+            },
+            0x6b0c_9049,
+            &golden,
+        );
     }
 
     /// `ip link set dev vp0 up mtu 1400 address 02:00:00:00:00:05 alias
@@ -868,7 +884,7 @@ mod tests {
     #[test]
     fn set_alias() {
         #[rustfmt::skip]
-        let golden: Vec<u8> = vec![
+        let golden = [
             0x2c, 0x00, 0x00, 0x00, 0x10, 0x00, 0x05, 0x00, // len 44, RTM_NEWLINK, REQUEST|ACK
             0xd8, 0x21, 0x0a, 0x6b, 0x00, 0x00, 0x00, 0x00, // seq, pid
             0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, // ifinfomsg: index 4
@@ -876,12 +892,15 @@ mod tests {
             0x09, 0x00, 0x14, 0x00, 0x68, 0x65, 0x6c, 0x6c, // IFLA_IFALIAS "hello" (len 9, no NUL)
             0x6f, 0x00, 0x00, 0x00,                         //   + 3 bytes pad
         ];
-        let alias = LinkUpdate {
-            alias: Some("hello"),
-            ..LinkUpdate::default()
-        };
-        let msg = update_link_msg(4.into(), &alias).unwrap();
-        assert_eq!(stamped(msg, 0x6b0a_21d8), golden);
+        assert_setlink(
+            4.into(),
+            &LinkUpdate {
+                alias: Some("hello"),
+                ..LinkUpdate::default()
+            },
+            0x6b0a_21d8,
+            &golden,
+        );
     }
 
     /// `ip link set dev vp1 netns gold name eth1` (vp1 = 3, netns fd 4).
