@@ -15,6 +15,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// a port file and a POST within one command's deadline.
 pub const MAX_VMIS: usize = 32;
 
+/// The most annotations one VMI may carry (kube-manager writes about ten):
+/// more makes the answer invalid, before they are parsed (each key is
+/// looked up among the earlier ones).
+pub const MAX_ANNOTATIONS: usize = 64;
+
 /// `vlan-id` of a VMI that is not a VLAN sub-interface.
 pub const NO_VLAN: u16 = 65535;
 
@@ -365,6 +370,12 @@ impl WireVmiConfig {
                 u16::try_from(v).map_err(|_| format!("VMI {id}: vlan-id {v} is out of range"))?,
             ),
         };
+        if self.annotations.len() > MAX_ANNOTATIONS {
+            return Err(format!(
+                "VMI {id}: {} annotations, more than {MAX_ANNOTATIONS}",
+                self.annotations.len()
+            ));
+        }
         let annotations = Annotations::parse(&self.annotations);
         let ifname = annotations
             .interface()
@@ -865,7 +876,15 @@ mod tests {
         let many: Vec<_> = (0..=MAX_VMIS as u8)
             .map(|i| cfg(i, &format!("{i}/{}", MAX_VMIS + 1), &[]))
             .collect();
+        let noisy: Vec<String> = (0..=MAX_ANNOTATIONS)
+            .map(|i| format!("{{k{i}:v}}"))
+            .collect();
+        let noisy = serde_json::to_string(&noisy).unwrap();
         let cases = [
+            (
+                list(&[cfg(1, "0/1", &[("annotations", Some(&noisy))])]),
+                "65 annotations, more than 64",
+            ),
             ("{}".to_string(), "not an array"),
             ("null".to_string(), "not an array"),
             (list(&many), "more than the 32"),
