@@ -9,9 +9,9 @@
 
 use super::{del::subscription, GC_BUDGET};
 use super::{join_errors, plan, remove_multus_cache_if, remove_vm_state, teardown};
-use super::{vm_is_empty, Ctx, Request};
+use super::{vm_is_empty, Ctx, Request, Subscription};
 use crate::cni::error::{Context, Error, Result};
-use crate::ids::{ContainerId, VmName};
+use crate::ids::{ContainerId, Uuid, VmName};
 use crate::netlink::Socket;
 use crate::store::{BadFile, PodLock, PortFile, Ports};
 use log::{info, warn};
@@ -43,19 +43,21 @@ pub fn gc(req: &Request) -> Result<()> {
     let keep: HashSet<&ContainerId> = valid.iter().map(|a| &a.container_id).collect();
     let mut host = Socket::new().ctx("open netlink socket")?;
     let mut errors = Vec::new();
-    // Only pods with something stale are locked (read again under the lock).
-    let candidates: Vec<VmName> = ctx
-        .store
-        .vm_names()?
-        .into_iter()
-        .filter(|vm| {
-            let d = ctx.store.read_ports(vm);
-            !plan::plan_gc(&d, &keep).ours.is_empty() || !d.bad.is_empty()
-        })
-        .collect();
+    // Only pods with something stale are locked (read again under the
+    // lock). The VMs of the kept pods' port files are never unsubscribed.
+    let mut live: HashSet<Uuid> = HashSet::new();
+    let mut candidates: Vec<VmName> = Vec::new();
+    for vm in ctx.store.vm_names()? {
+        let d = ctx.store.read_ports(&vm);
+        let kept = d.good.iter().filter(|p| keep.contains(&p.port.vm_id));
+        live.extend(kept.map(|p| p.port.vm_uuid.clone()));
+        if !plan::plan_gc(&d, &keep).ours.is_empty() || !d.bad.is_empty() {
+            candidates.push(vm);
+        }
+    }
     let mut removed = 0;
     for chunk in candidates.chunks(CHUNK) {
-        removed += gc_pods(&ctx, &mut host, chunk, &keep, &mut errors);
+        removed += gc_pods(&ctx, &mut host, chunk, (&keep, &live), &mut errors);
     }
     if candidates.is_empty() {
         // No port file is stale; marked links may still be.
@@ -76,7 +78,7 @@ fn gc_pods(
     ctx: &Ctx,
     host: &mut Socket,
     vms: &[VmName],
-    keep: &HashSet<&ContainerId>,
+    (keep, live): (&HashSet<&ContainerId>, &HashSet<Uuid>),
     errors: &mut Vec<Error>,
 ) -> usize {
     let mut locked: Vec<(VmName, PodLock, Ports)> = Vec::new();
@@ -126,8 +128,16 @@ fn gc_pods(
         || {
             let pods = locked.iter().zip(&plans).zip(&emptied);
             for (((vm, _, _), d), _) in pods.filter(|(_, empty)| **empty) {
-                if let Some(sub) = subscription(&d.ours) {
-                    ctx.unsubscribe(vm, sub);
+                // A VM a kept pod's port files record is that pod's.
+                match subscription(&d.ours) {
+                    Some(Subscription::Recorded(u)) if !live.contains(u) => {
+                        ctx.unsubscribe(vm, Subscription::Unclaimed(u))
+                    }
+                    Some(Subscription::Recorded(u)) => {
+                        info!("not unsubscribing VM {u}: a kept pod's port files record it")
+                    }
+                    Some(sub) => ctx.unsubscribe(vm, sub),
+                    None => {}
                 }
             }
         },

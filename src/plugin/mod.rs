@@ -134,6 +134,10 @@ pub(crate) enum Subscription<'a> {
     /// A VM uuid read from port files: data, unsubscribed only once
     /// confirmed to be the pod's ([`Ctx::confirms`]).
     Recorded(&'a Uuid),
+    /// GC: a VM uuid read from a stale pod's port files that no port file
+    /// of a kept pod on the node records (a live pod's VM always has its
+    /// port files here: the node's agent knows no other pod).
+    Unclaimed(&'a Uuid),
 }
 
 /// After the attachments of a VM were removed: when no port file is left,
@@ -185,7 +189,7 @@ impl Ctx<'_> {
         }
         let deadline = Deadline::after(UNSUBSCRIBE_BUDGET);
         let uuid = match sub {
-            Subscription::Ours(u) => u,
+            Subscription::Ours(u) | Subscription::Unclaimed(u) => u,
             Subscription::Recorded(u) if self.confirms(vm, u, &deadline) => u,
             Subscription::Recorded(u) => {
                 info!("not unsubscribing VM {u}: nothing confirms it is the VM of {vm}");
