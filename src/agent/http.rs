@@ -5,8 +5,8 @@
 //! error ([`Failure::into_error`], [`Answer::into_error`]).
 
 use crate::cni::error::{code, Error};
-use std::cell::Cell;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Largest response body read. [`super::wire::MAX_VMIS`] VMIs of the
@@ -118,7 +118,7 @@ pub struct Http {
     keep_alive: bool,
     /// An exchange completed, so the pool may hold a connection that the
     /// peer has closed since.
-    pooled: Cell<bool>,
+    pooled: AtomicBool,
 }
 
 impl Http {
@@ -149,7 +149,7 @@ impl Http {
             ),
             peer,
             keep_alive,
-            pooled: Cell::new(false),
+            pooled: AtomicBool::new(false),
         }
     }
 
@@ -171,12 +171,16 @@ impl Http {
         let start = Instant::now();
         let url = format!("http://{}{path}", self.peer);
         match self.once(&url, method, timeout) {
-            Err(e) if self.keep_alive && self.pooled.get() && Failure::is_stale_connection(&e) => {
+            Err(e)
+                if self.keep_alive
+                    && self.pooled.load(Ordering::Relaxed)
+                    && Failure::is_stale_connection(&e) =>
+            {
                 log::debug!(
                     "{} {url}: {e} on a kept-alive connection: sending again",
                     method.name()
                 );
-                self.pooled.set(false);
+                self.pooled.store(false, Ordering::Relaxed);
                 let left = timeout.saturating_sub(start.elapsed());
                 if left.is_zero() {
                     return Err(Failure::from_ureq(e, timeout, None));
@@ -230,7 +234,7 @@ impl Http {
             .lossy_utf8(true)
             .read_to_string()
             .map_err(|e| Failure::from_ureq(e, timeout, Some(status)))?;
-        self.pooled.set(self.keep_alive);
+        self.pooled.store(self.keep_alive, Ordering::Relaxed);
         Ok(Answer { status, body })
     }
 }

@@ -54,7 +54,7 @@ struct Ctx<'a> {
     agent: Agent,
     deadline: Deadline,
     /// Set once the agent did not answer: best-effort requests stop.
-    agent_down: std::cell::Cell<bool>,
+    agent_down: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> Ctx<'a> {
@@ -66,7 +66,7 @@ impl<'a> Ctx<'a> {
             store: Store::new(&c.config_dir),
             agent: Agent::new(c.vrouter(), Duration::from_secs(c.poll_timeout)),
             deadline: Deadline::after(budget),
-            agent_down: std::cell::Cell::new(false),
+            agent_down: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -184,7 +184,7 @@ impl Ctx<'_> {
     /// wait long on a dead agent); once the agent did not answer, the rest
     /// of the command does not ask again.
     fn unsubscribe(&self, vm: &VmName, sub: Subscription) {
-        if self.agent_down.get() {
+        if self.agent_down.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
         let deadline = Deadline::after(UNSUBSCRIBE_BUDGET);
@@ -199,12 +199,20 @@ impl Ctx<'_> {
         match self.agent.delete_vm(uuid, &deadline) {
             Ok(()) => info!("agent: unsubscribed VM {uuid}"),
             Err(e) => {
-                self.agent_down
-                    .set(e.code == crate::cni::error::code::TRY_AGAIN_LATER);
+                self.note_agent_down(&e);
                 warn!(
                     "agent: DELETE /vm/{uuid} failed (ignored, the agent drops it on restart): {e}"
                 )
             }
+        }
+    }
+
+    /// After a failed agent request: no answer at all means later
+    /// best-effort requests of this command are not sent.
+    fn note_agent_down(&self, e: &Error) {
+        if e.code == crate::cni::error::code::TRY_AGAIN_LATER {
+            self.agent_down
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -218,8 +226,7 @@ impl Ctx<'_> {
         match self.agent.vm_uuid_of(vm, deadline) {
             Ok(known) => known.as_ref() == Some(uuid),
             Err(e) => {
-                self.agent_down
-                    .set(e.code == crate::cni::error::code::TRY_AGAIN_LATER);
+                self.note_agent_down(&e);
                 warn!("agent: cannot confirm the VM of {vm}: {e}");
                 false
             }
